@@ -1,0 +1,163 @@
+"""Score the pool of a finished training run and write the next labeled set (paper, section 3).
+
+    python acquire.py --run RUN --method dispersion --budget N --out NEXT.npy [--seed S]
+
+Reads RUN (written by train.py): labeled.npy, pool.npy, and what the method needs: preds.npy
+(dispersion), probs.npy (uncertainty scores), model.pt + config.json (model-based methods), or
+the images through data.py.
+Writes, each atomically, NEXT.npy last (its presence means the step is done):
+  NEXT_selected.npy  [N] the training indices queried, best first
+  NEXT_scores.npy    [P] float32 score of every pool sample, aligned with RUN/pool.npy
+                     (higher = queried first; absent for methods without a score, e.g. random)
+  NEXT.npy           sorted labeled set for the next cycle: RUN/labeled.npy plus the N queried
+"""
+import argparse
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from baselines import METHODS
+from baselines.common import AcquisitionError
+from files import FileError, exit_with_error, index_dtype, load_indices, load_json, load_npy, save_npy
+
+
+class RunData:
+    """A finished train.py run folder; each file is loaded and checked the first time it is used."""
+
+    def __init__(self, run_dir, data_root=None, device="auto"):
+        self.dir = Path(run_dir)
+        if not (self.dir / "metrics.json").is_file():
+            raise FileError(f"{self.dir}: no metrics.json; the run is missing or did not finish")
+        self.config = load_json(self.dir / "config.json")
+        self.num_classes = int(self.config["num_classes"])
+        self.n_train = int(self.config["n_train"])
+        self.data_root = data_root or self.config.get("data_root", "./data")
+        self.device_name = device
+        self.labeled = load_indices(self.dir / "labeled.npy", self.n_train)
+        self.pool = load_indices(self.dir / "pool.npy", self.n_train)
+        if np.intersect1d(self.labeled, self.pool).size:
+            raise FileError(f"{self.dir}: labeled.npy and pool.npy overlap")
+
+    @cached_property
+    def preds(self):
+        """[T, P] predicted class of every pool sample after each recorded epoch."""
+        preds = load_npy(self.dir / "preds.npy", ndim=2, kind="int")
+        if preds.shape[1] != len(self.pool) or preds.shape[0] == 0:
+            raise FileError(f"{self.dir}/preds.npy: shape {preds.shape}, expected [epochs, {len(self.pool)}]")
+        if preds.max(initial=0) >= self.num_classes:
+            raise FileError(f"{self.dir}/preds.npy: class id {preds.max()} beyond {self.num_classes} classes")
+        return preds
+
+    @cached_property
+    def probs(self):
+        """[P, C] softmax of the final model over the pool."""
+        probs = load_npy(self.dir / "probs.npy", ndim=2, kind="float")
+        if probs.shape != (len(self.pool), self.num_classes):
+            raise FileError(f"{self.dir}/probs.npy: shape {probs.shape}, "
+                            f"expected [{len(self.pool)}, {self.num_classes}]")
+        if probs.min() < 0 or not np.allclose(probs.sum(1), 1, atol=1e-3):
+            raise FileError(f"{self.dir}/probs.npy: rows are not probability distributions")
+        return probs
+
+    @cached_property
+    def dataset(self):
+        """data.ImageData of the run's dataset (images and true labels)."""
+        import data
+
+        dataset = data.load_dataset(self.config["dataset"], self.data_root)
+        if len(dataset.train_y) != self.n_train or dataset.num_classes != self.num_classes:
+            raise FileError(f"{self.dir}: trained on {self.n_train} images of {self.num_classes} classes, "
+                            f"but {self.config['dataset']} has {len(dataset.train_y)} of {dataset.num_classes}")
+        return dataset
+
+    @cached_property
+    def device(self):
+        from train import resolve_device
+
+        return resolve_device(self.device_name)
+
+    @cached_property
+    def model(self):
+        """The trained network in eval mode, on self.device."""
+        from models import load_model
+
+        return load_model(self.dir, self.device)
+
+    @cached_property
+    def channel_stats(self):
+        """(mean, std) tensors on self.device, as train.py normalised with."""
+        import torch
+
+        return tuple(torch.from_numpy(s).to(self.device) for s in self.dataset.channel_stats())
+
+    def features(self, indices, batch_size=512):
+        """[len(indices), D] float32 penultimate features of training images, model in eval mode."""
+        import torch
+
+        import data
+
+        mean, std = self.channel_stats
+        chunks = []
+        with torch.inference_mode():
+            for start in range(0, len(indices), batch_size):
+                images = data.to_device_images(self.dataset.train_x[indices[start:start + batch_size]], self.device)
+                chunks.append(self.model.features(data.normalize(images, mean, std)).float().cpu())
+        return torch.cat(chunks).numpy() if chunks else np.zeros((0, self.model.feature_dim), np.float32)
+
+
+def next_labeled(labeled, pool, positions, budget):
+    """Check a method's output and return (queried training indices, sorted next labeled set)."""
+    positions = np.asarray(positions)
+    if positions.shape != (budget,) or positions.dtype.kind not in "iu":
+        raise AcquisitionError(f"method returned {positions.shape} {positions.dtype} positions, expected [{budget}] ints")
+    if positions.min() < 0 or positions.max() >= len(pool) or np.unique(positions).size != budget:
+        raise AcquisitionError("method returned positions outside the pool or repeated ones")
+    queried = pool[positions]
+    return queried, np.sort(np.concatenate([labeled, queried]))
+
+
+def sidecar(out, name):
+    """NEXT.npy -> NEXT_<name>.npy, beside it."""
+    return out.with_name(f"{out.stem}_{name}.npy")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", required=True, help="finished train.py run folder")
+    p.add_argument("--method", required=True, choices=sorted(METHODS), help="acquisition function")
+    p.add_argument("--budget", type=int, required=True, help="number of pool samples to query")
+    p.add_argument("--out", required=True, help="next labeled-index file to write (.npy)")
+    p.add_argument("--seed", type=int, default=0, help="seeds tie-breaking and random choices")
+    p.add_argument("--data-root", default=None, help="dataset cache folder (default: the run's)")
+    p.add_argument("--device", default="auto", help="for model-based methods: auto, cpu, cuda, ...")
+    for module in METHODS.values():
+        if hasattr(module, "add_arguments"):
+            module.add_arguments(p)
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    out = Path(args.out)
+    if out.suffix != ".npy":
+        raise FileError(f"--out: expected a file name ending in .npy, got {out}")
+    run = RunData(args.run, args.data_root, args.device)
+    rng = np.random.default_rng(args.seed)
+    positions, scores = METHODS[args.method].acquire(run, args.budget, rng, args)
+    queried, labeled = next_labeled(run.labeled, run.pool, positions, args.budget)
+
+    out.unlink(missing_ok=True)  # NEXT.npy marks completion, so it goes last
+    save_npy(sidecar(out, "selected"), queried.astype(index_dtype(run.n_train)))
+    if scores is not None:
+        save_npy(sidecar(out, "scores"), np.asarray(scores, np.float32))
+    save_npy(out, labeled.astype(index_dtype(run.n_train)))
+    print(f"{out}: {args.method} queried {len(queried)} of {len(run.pool)} pool samples; "
+          f"{len(labeled)} labeled")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (FileError, AcquisitionError) as e:
+        exit_with_error(e)

@@ -1,0 +1,233 @@
+"""Image datasets as cached uint8 arrays, and the training augmentation on the compute device.
+
+Datasets (`--dataset`):
+  cifar10, cifar100   torchvision's CIFAR, downloaded into --data-root on first use
+  folder:PATH         any ImageFolder tree PATH/train/<class>/*, PATH/test/<class>/*, images of
+                      one size (e.g. the CIFAR-10 JPEG copy, or your own data)
+
+Each dataset is decoded once into uint8 arrays and cached as `<data-root>/cache/<key>.npz`, so a
+later run starts in seconds. Inputs are normalised with the training set's channel mean and std
+and augmented with a random crop from 4-pixel zero padding plus a horizontal flip (paper,
+section 4.1), on whole batches of tensors on the device.
+
+Command line (used by run_all.sh to draw the shared initial labeled set of a seed):
+  python data.py initial --dataset D --seed S --out-dir DIR [--fraction 0.1] [--subset N]
+writes DIR/universe.npy (the training indices taking part: all of them, or a random N) and
+DIR/labeled.npy (a random `fraction` of the universe).
+"""
+import argparse
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from files import FileError, exit_with_error, index_dtype, save_npy
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".gif", ".tif", ".tiff", ".webp"}
+
+
+@dataclass
+class ImageData:
+    train_x: np.ndarray  # [N, H, W, 3] uint8
+    train_y: np.ndarray  # [N] int64
+    test_x: np.ndarray   # [M, H, W, 3] uint8
+    test_y: np.ndarray   # [M] int64
+    classes: list
+
+    @property
+    def num_classes(self):
+        return len(self.classes)
+
+    def channel_stats(self):
+        """Per-channel mean and std of the training images, on the [0, 1] scale (section 4.1)."""
+        pixels = self.train_x.reshape(-1, 3)
+        mean = np.zeros(3)
+        sq_mean = np.zeros(3)
+        for start in range(0, len(pixels), 1 << 22):  # chunks keep float64 copies small
+            chunk = pixels[start:start + (1 << 22)].astype(np.float64) / 255
+            mean += chunk.sum(0)
+            sq_mean += (chunk ** 2).sum(0)
+        mean /= len(pixels)
+        std = np.sqrt(sq_mean / len(pixels) - mean ** 2)
+        return mean.astype(np.float32), std.astype(np.float32)
+
+
+def load_dataset(name, data_root="./data", download=True):
+    """Return ImageData for `name`, decoding it once and caching the arrays under data_root."""
+    data_root = Path(data_root)
+    if name in ("cifar10", "cifar100"):
+        cache = data_root / "cache" / f"{name}.npz"
+        if not cache.is_file():
+            _save_cache(cache, _decode_torchvision_cifar(name, data_root, download))
+    elif name.startswith("folder:"):
+        folder = Path(name[len("folder:"):]).expanduser().resolve()
+        files = _list_image_folder(folder)
+        cache = data_root / "cache" / f"folder-{folder.name}-{_listing_hash(folder, files)}.npz"
+        if not cache.is_file():
+            _save_cache(cache, _decode_image_folder(folder, files))
+    else:
+        raise FileError(f"--dataset: unknown dataset '{name}'; expected cifar10, cifar100 or folder:PATH")
+    with np.load(cache, allow_pickle=False) as z:
+        return ImageData(z["train_x"], z["train_y"].astype(np.int64), z["test_x"],
+                         z["test_y"].astype(np.int64), [str(c) for c in z["classes"]])
+
+
+def _save_cache(path, data):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, train_x=data.train_x, train_y=data.train_y, test_x=data.test_x,
+             test_y=data.test_y, classes=np.array(data.classes))
+    tmp.replace(path)
+
+
+def _decode_torchvision_cifar(name, data_root, download):
+    import torchvision
+
+    cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
+    try:
+        train = cls(str(data_root), train=True, download=download)
+        test = cls(str(data_root), train=False, download=False)
+    except Exception as e:  # torchvision raises RuntimeError or URLError; say which folder and why
+        raise FileError(f"--dataset {name}: could not load or download it into {data_root} ({e})") from None
+    return ImageData(np.asarray(train.data, np.uint8), np.asarray(train.targets, np.int64),
+                     np.asarray(test.data, np.uint8), np.asarray(test.targets, np.int64),
+                     list(train.classes))
+
+
+def _list_image_folder(folder):
+    """{split: {class: [files]}} for folder/train and folder/test, with the layout checked."""
+    listing = {}
+    for split in ("train", "test"):
+        split_dir = folder / split
+        if not split_dir.is_dir():
+            raise FileError(f"--dataset folder:{folder}: no '{split}/' folder inside")
+        classes = sorted(d.name for d in split_dir.iterdir() if d.is_dir())
+        listing[split] = {c: sorted(f for f in (split_dir / c).iterdir()
+                                    if f.suffix.lower() in IMAGE_SUFFIXES) for c in classes}
+    train_classes, test_classes = list(listing["train"]), list(listing["test"])
+    if not train_classes or any(not files for files in listing["train"].values()):
+        raise FileError(f"{folder}/train: every class folder must hold at least one image")
+    if train_classes != test_classes:
+        missing = sorted(set(train_classes) ^ set(test_classes))
+        raise FileError(f"{folder}: train/ and test/ must have the same class folders; differ in {missing}")
+    return listing
+
+
+def _listing_hash(folder, listing):
+    """Changes when a file is added, removed, resized or touched, so a stale cache is never used."""
+    h = hashlib.sha1(str(folder).encode())
+    for split, per_class in listing.items():
+        for files in per_class.values():
+            for f in files:
+                stat = f.stat()
+                h.update(f"{f.relative_to(folder)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return h.hexdigest()[:12]
+
+
+def _decode_image_folder(folder, listing):
+    from PIL import Image
+
+    arrays, shape = {}, None
+    classes = list(listing["train"])
+    for split, per_class in listing.items():
+        images, labels = [], []
+        for label, c in enumerate(classes):
+            for f in per_class[c]:
+                with Image.open(f) as img:
+                    image = np.asarray(img.convert("RGB"), np.uint8)
+                shape = shape or image.shape
+                if image.shape != shape:
+                    raise FileError(f"{f}: image of size {image.shape[1]}x{image.shape[0]}, expected "
+                                    f"{shape[1]}x{shape[0]} like the first image (all must share one size)")
+                images.append(image)
+                labels.append(label)
+        arrays[split] = (np.stack(images), np.array(labels, np.int64))
+    return ImageData(*arrays["train"], *arrays["test"], classes)
+
+
+def to_device_images(images, device):
+    """[N, H, W, 3] uint8 numpy -> [N, 3, H, W] uint8 tensor on device, channels-last in memory."""
+    return torch.from_numpy(images).to(device).permute(0, 3, 1, 2)
+
+
+def normalize(images, mean, std, memory_format=torch.channels_last):
+    """[B, 3, H, W] uint8 -> float32 (x / 255 - mean) / std, channels-last by default (faster)."""
+    x = images.float().div_(255).sub_(mean.view(1, 3, 1, 1)).div_(std.view(1, 3, 1, 1))
+    return x.contiguous(memory_format=memory_format)
+
+
+def crop_flip(images, tops, lefts, flips, padding=4):
+    """Crop each zero-padded image at (top, left) to its original size, mirrored where flips is True.
+
+    images: [B, 3, H, W] uint8; tops, lefts: [B] ints in 0..2*padding; flips: [B] bool.
+    Same pixels as torchvision's RandomCrop(padding=padding) then RandomHorizontalFlip.
+    """
+    b, c, h, w = images.shape
+    padded = F.pad(images, (padding, padding, padding, padding))  # zeros, like the paper's crop
+    rows = tops[:, None] + torch.arange(h, device=images.device)   # [B, H]
+    cols = lefts[:, None] + torch.arange(w, device=images.device)  # [B, W]
+    cols = torch.where(flips[:, None], cols.flip(1), cols)          # a flip reads columns backwards
+    batch = torch.arange(b, device=images.device)[:, None, None, None]
+    channel = torch.arange(c, device=images.device)[None, :, None, None]
+    return padded[batch, channel, rows[:, None, :, None], cols[:, None, None, :]]
+
+
+def random_crop_flip(images, generator, padding=4):
+    """Paper's augmentation (section 4.1) for a batch on the device: uniform offsets, p=0.5 flips."""
+    b, device = images.shape[0], images.device
+    tops = torch.randint(0, 2 * padding + 1, (b,), generator=generator, device=device)
+    lefts = torch.randint(0, 2 * padding + 1, (b,), generator=generator, device=device)
+    flips = torch.rand(b, generator=generator, device=device) < 0.5
+    return crop_flip(images, tops, lefts, flips, padding)
+
+
+def draw_initial(n_train, fraction, seed, subset=None):
+    """The universe of training indices taking part and a random `fraction` of it to label first.
+
+    Drawn once per seed and shared by every method (paper, section 4.1). Returns (universe,
+    labeled), both sorted.
+    """
+    rng = np.random.default_rng(seed)
+    universe = np.arange(n_train) if subset is None else rng.choice(n_train, subset, replace=False)
+    n_labeled = int(round(fraction * len(universe)))
+    labeled = rng.choice(universe, n_labeled, replace=False)
+    dtype = index_dtype(n_train)
+    return np.sort(universe).astype(dtype), np.sort(labeled).astype(dtype)
+
+
+def _initial_command(args):
+    n_train = len(load_dataset(args.dataset, args.data_root).train_y)
+    if args.subset is not None and not 0 < args.subset <= n_train:
+        raise FileError(f"--subset: expected 1..{n_train} (the training set's size), got {args.subset}")
+    if not 0 < args.fraction < 1:
+        raise FileError(f"--fraction: expected a number in (0, 1), got {args.fraction}")
+    universe, labeled = draw_initial(n_train, args.fraction, args.seed, args.subset)
+    save_npy(Path(args.out_dir) / "universe.npy", universe)
+    save_npy(Path(args.out_dir) / "labeled.npy", labeled)
+    print(f"{args.out_dir}: {len(labeled)} labeled of {len(universe)} training samples")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    initial = commands.add_parser("initial", help="draw the initial labeled set of one seed")
+    initial.add_argument("--dataset", required=True)
+    initial.add_argument("--data-root", default="./data")
+    initial.add_argument("--seed", type=int, required=True)
+    initial.add_argument("--fraction", type=float, default=0.1,
+                         help="initial labeled fraction (10%%, paper section 4.1)")
+    initial.add_argument("--subset", type=int, default=None,
+                         help="use a random subset of this many training images (quick runs)")
+    initial.add_argument("--out-dir", required=True)
+    args = parser.parse_args(argv)
+    try:
+        _initial_command(args)
+    except FileError as e:
+        exit_with_error(e)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Reading and writing the files that scripts hand to each other.
+
+Every writer goes through a temporary file in the same folder followed by an atomic
+rename, so a crash never leaves a half-written `.npy`, `.json` or `.pt` behind. Every
+reader validates what it loads and raises `FileError` with one line naming the file and
+what was expected; the scripts turn that into `error: ...` and exit code 2.
+"""
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+class FileError(Exception):
+    """Bad input from the user (a file or a flag): printed as one line, never a traceback."""
+
+
+def exit_with_error(error):
+    """Print `error: <message>` as one line on stderr and exit with status 2, like argparse."""
+    print(f"error: {error}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _atomic_write(path, write_fn, suffix):
+    """Call write_fn(open_binary_file) on a temp file beside `path`, then rename it over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write_fn(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_npy(path, array):
+    _atomic_write(path, lambda f: np.save(f, np.asarray(array), allow_pickle=False), ".npy")
+
+
+def save_json(path, obj):
+    text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
+    _atomic_write(path, lambda f: f.write(text.encode()), ".json")
+
+
+def save_torch(path, obj):
+    import torch  # kept local: acquire-only users of this module need no torch import time
+
+    _atomic_write(path, lambda f: torch.save(obj, f), ".pt")
+
+
+def load_json(path):
+    path = Path(path)
+    if not path.is_file():
+        raise FileError(f"{path}: file not found")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise FileError(f"{path}: not valid JSON ({e})") from None
+
+
+def load_npy(path, ndim=None, kind=None):
+    """Load an array without pickle; check its number of dimensions and dtype kind.
+
+    kind: "int" (signed or unsigned integers) or "float", or None for any.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileError(f"{path}: file not found")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise FileError(f"{path}: not a readable .npy array ({e})") from None
+    if not isinstance(array, np.ndarray):
+        raise FileError(f"{path}: expected one .npy array, found an archive")
+    if ndim is not None and array.ndim != ndim:
+        raise FileError(f"{path}: expected a {ndim}-D array, found shape {array.shape}")
+    if kind == "int" and array.dtype.kind not in "iu":
+        raise FileError(f"{path}: expected integer values, found dtype {array.dtype}")
+    if kind == "float":
+        if array.dtype.kind != "f":
+            raise FileError(f"{path}: expected floating-point values, found dtype {array.dtype}")
+        if not np.all(np.isfinite(array)):
+            raise FileError(f"{path}: contains NaN or infinite values")
+    return array
+
+
+def load_indices(path, n_train):
+    """A 1-D array of distinct integer indices into a training set of n_train samples."""
+    indices = load_npy(path, ndim=1, kind="int").astype(np.int64)
+    if indices.size and (indices.min() < 0 or indices.max() >= n_train):
+        raise FileError(f"{path}: indices must lie in [0, {n_train}), "
+                        f"found range [{indices.min()}, {indices.max()}]")
+    if np.unique(indices).size != indices.size:
+        raise FileError(f"{path}: contains duplicate indices")
+    return indices
+
+
+def index_dtype(n):
+    """Smallest integer dtype that holds indices into a set of n samples."""
+    return np.int32 if n < 2**31 else np.int64
+
+
+def label_dtype(num_classes):
+    """Smallest integer dtype that holds class ids 0..num_classes-1."""
+    return np.uint8 if num_classes <= 256 else np.uint16

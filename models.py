@@ -1,0 +1,88 @@
+"""ResNet-18 in its CIFAR form (He et al., 2016, "Deep Residual Learning", section 4.2 style stem).
+
+The ImageNet ResNet-18 opens with a 7x7 stride-2 convolution and a max-pool; for 32x32 images
+the CIFAR variant uses a single 3x3 stride-1 convolution and no pooling, then four stages of
+two basic blocks with widths w, 2w, 4w, 8w (w = 64 in the paper's model: 11,173,962
+parameters for 10 classes) and strides 1, 2, 2, 2, global average pooling and one linear layer.
+
+    x: [N, 3, H, W] float  ->  logits: [N, classes]      (features: [N, 8w])
+
+`dropout` (off by default) sits between the pooled features and the classifier; BALD's
+MC-dropout needs it (Gal et al., 2017). `width` shrinks every stage for quick CPU runs.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions with a residual connection (1x1 projection when the shape changes)."""
+
+    def __init__(self, in_channels, out_channels, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
+                nn.BatchNorm2d(out_channels),
+            )
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class ResNet18(nn.Module):
+    def __init__(self, num_classes=10, width=64, dropout=0.0):
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU())
+        stages, in_channels = [], width
+        for multiplier, stride in [(1, 1), (2, 2), (4, 2), (8, 2)]:
+            out_channels = width * multiplier
+            stages += [BasicBlock(in_channels, out_channels, stride),
+                       BasicBlock(out_channels, out_channels, 1)]
+            in_channels = out_channels
+        self.stages = nn.Sequential(*stages)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(in_channels, num_classes)
+        self.feature_dim = in_channels
+
+    def features(self, x):
+        """Penultimate features (after global average pooling): [N, 8w]."""
+        out = self.stages(self.stem(x))
+        return F.adaptive_avg_pool2d(out, 1).flatten(1)
+
+    def forward(self, x, return_features=False):
+        features = self.features(x)
+        logits = self.classifier(self.dropout(features))
+        return (logits, features) if return_features else logits
+
+
+def build_model(num_classes, width=64, dropout=0.0):
+    return ResNet18(num_classes=num_classes, width=width, dropout=dropout)
+
+
+def load_model(run_dir, device="cpu"):
+    """Rebuild the network a train.py run folder describes (config.json) with its weights (model.pt)."""
+    from pathlib import Path
+
+    from files import FileError, load_json
+
+    run_dir = Path(run_dir)
+    config = load_json(run_dir / "config.json")
+    model = build_model(config["num_classes"], config["width"], config["dropout"])
+    weights = run_dir / "model.pt"
+    if not weights.is_file():
+        raise FileError(f"{weights}: file not found (did train.py finish?)")
+    try:
+        state = torch.load(weights, map_location=device, weights_only=True)
+        model.load_state_dict(state)
+    except (RuntimeError, KeyError, EOFError, ValueError) as e:
+        raise FileError(f"{weights}: not weights of the model described in config.json ({e})") from None
+    return model.to(device).eval()

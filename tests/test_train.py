@@ -1,0 +1,127 @@
+"""train.py on a tiny image folder: the files it writes, determinism, tracking, resume."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import run_script
+
+TINY = ["--epochs", "3", "--width", "4", "--batch-size", "8", "--pool-batch-size", "7"]
+
+
+@pytest.fixture(scope="module")
+def split(image_folder, tmp_path_factory):
+    """36 training images: a universe of 30, 6 of them labeled."""
+    folder = tmp_path_factory.mktemp("split")
+    rng = np.random.default_rng(0)
+    universe = np.sort(rng.choice(36, 30, replace=False))
+    labeled = np.sort(rng.choice(universe, 6, replace=False))
+    np.save(folder / "universe.npy", universe)
+    np.save(folder / "labeled.npy", labeled)
+    return {"dataset": f"folder:{image_folder}", "root": folder, "universe": universe, "labeled": labeled}
+
+
+def train(split, out, *extra):
+    return run_script("train.py", "--dataset", split["dataset"], "--data-root", split["root"] / "cache",
+                      "--labeled", split["root"] / "labeled.npy", "--subset", split["root"] / "universe.npy",
+                      "--out", out, *TINY, *extra)
+
+
+@pytest.fixture(scope="module")
+def run(split, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    train(split, out)
+    return out
+
+
+def test_writes_the_file_contract(run, split):
+    pool, labeled = np.load(run / "pool.npy"), np.load(run / "labeled.npy")
+    preds, probs = np.load(run / "preds.npy"), np.load(run / "probs.npy")
+    np.testing.assert_array_equal(labeled, split["labeled"])
+    assert np.intersect1d(pool, labeled).size == 0                    # disjoint
+    np.testing.assert_array_equal(np.union1d(pool, labeled), split["universe"])  # cover the subset
+    assert np.all(np.diff(pool) > 0)                                   # sorted
+    assert preds.shape == (3, 24) and preds.dtype == np.uint8 and preds.max() < 3
+    assert probs.shape == (24, 3) and probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(1), 1, rtol=1e-5)
+    np.testing.assert_array_equal(probs.argmax(1), preds[-1])          # last row = final model
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["n_labeled"] == 6 and metrics["pred_epochs"] == [1, 2, 3]
+    assert len(metrics["train_loss"]) == 3 and 0 <= metrics["test_acc"] <= 1
+    # milestones at 60% and 80% of 3 epochs both round to 2: lr is divided by 5 twice there
+    assert metrics["lr"] == pytest.approx([0.02, 0.02, 0.02 * 0.2 * 0.2])
+    config = json.loads((run / "config.json").read_text())
+    assert config["milestones"] == [2, 2] and config["gamma"] == 0.2 and config["nesterov"] is True
+    assert {"torch", "numpy", "git_commit", "device"} <= set(config["environment"])
+    assert not (run / "checkpoint.pt").exists()
+
+
+def test_same_seed_same_bits_other_seed_other_model(run, split, tmp_path):
+    train(split, tmp_path / "again")
+    np.testing.assert_array_equal(np.load(run / "preds.npy"), np.load(tmp_path / "again" / "preds.npy"))
+    np.testing.assert_array_equal(np.load(run / "probs.npy"), np.load(tmp_path / "again" / "probs.npy"))
+    train(split, tmp_path / "seed1", "--seed", "1")
+    assert not np.array_equal(np.load(run / "probs.npy"), np.load(tmp_path / "seed1" / "probs.npy"))
+
+
+def test_tracking_only_observes(run, split, tmp_path):
+    """Predicting the pool must not change training: --no-track gives the same weights."""
+    train(split, tmp_path / "untracked", "--no-track")
+    assert not (tmp_path / "untracked" / "preds.npy").exists()
+    tracked = torch.load(run / "model.pt", weights_only=True)
+    untracked = torch.load(tmp_path / "untracked" / "model.pt", weights_only=True)
+    for name in tracked:
+        torch.testing.assert_close(tracked[name], untracked[name], rtol=0, atol=0)
+
+
+def test_sparse_tracking_records_the_asked_epochs(split, tmp_path):
+    train(split, tmp_path / "sparse", "--epochs", "5", "--track-every", "2")
+    assert json.loads((tmp_path / "sparse" / "metrics.json").read_text())["pred_epochs"] == [1, 3, 5]
+    assert np.load(tmp_path / "sparse" / "preds.npy").shape == (3, 24)
+
+
+def test_all_data_run_with_empty_pool(split, tmp_path):
+    run_script("train.py", "--dataset", split["dataset"], "--data-root", split["root"] / "cache",
+               "--labeled", split["root"] / "universe.npy", "--subset", split["root"] / "universe.npy",
+               "--out", tmp_path / "all", *TINY)
+    assert np.load(tmp_path / "all" / "pool.npy").size == 0
+    assert json.loads((tmp_path / "all" / "metrics.json").read_text())["n_labeled"] == 30
+
+
+def test_resume_after_stop_gives_identical_results(run, split, tmp_path):
+    out = tmp_path / "split_run"
+    train(split, out, "--checkpoint-every", "0", "--stop-after-epoch", "1")
+    assert (out / "checkpoint.pt").exists() and not (out / "metrics.json").exists()
+    log = train(split, out, "--resume").stdout
+    assert "resuming" in log and "epoch   1/3" not in log
+    np.testing.assert_array_equal(np.load(run / "preds.npy"), np.load(out / "preds.npy"))
+    np.testing.assert_array_equal(np.load(run / "probs.npy"), np.load(out / "probs.npy"))
+    same = json.loads((run / "metrics.json").read_text()), json.loads((out / "metrics.json").read_text())
+    assert same[0]["test_acc"] == same[1]["test_acc"] and same[0]["train_loss"] == same[1]["train_loss"]
+
+
+def test_resume_refuses_a_checkpoint_of_other_settings(split, tmp_path):
+    out = tmp_path / "mixed"
+    train(split, out, "--stop-after-epoch", "1")
+    result = run_script("train.py", "--dataset", split["dataset"], "--data-root", split["root"] / "cache",
+                        "--labeled", split["root"] / "labeled.npy", "--subset", split["root"] / "universe.npy",
+                        "--out", out, *TINY, "--lr", "0.1", "--resume", check=False)
+    assert result.returncode != 0 and "other settings (lr)" in result.stderr
+
+
+@pytest.mark.parametrize("content, message", [
+    (np.array([1.0, 2.0]), "expected integer values"),
+    (np.array([[1, 2]]), "expected a 1-D array"),
+    (np.array([1, 1, 2]), "duplicate indices"),
+    (np.array([1, 99]), "must lie in [0, 36)"),
+    (np.array([-1, 2]), "must lie in [0, 36)"),
+])
+def test_bad_labeled_files_are_refused_and_nothing_is_written(split, tmp_path, content, message):
+    np.save(tmp_path / "bad.npy", content)
+    result = run_script("train.py", "--dataset", split["dataset"], "--data-root", split["root"] / "cache",
+                        "--labeled", tmp_path / "bad.npy", "--out", tmp_path / "out", *TINY, check=False)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {tmp_path / 'bad.npy'}: ") and message in lines[0]
+    assert not (tmp_path / "out").exists()

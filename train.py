@@ -1,0 +1,310 @@
+"""Train ResNet-18 from scratch on the labeled set, tracking the pool's predicted labels per epoch.
+
+This is the training step of one active-learning cycle (paper, sections 3.1 and 4.1): after
+every epoch the model, in eval mode and without augmentation, predicts the class of every
+unlabeled pool sample; those predictions are what label-dispersion (Eq. 1-2) is computed from.
+
+    python train.py --dataset cifar10 --labeled labeled.npy --out RUN [--subset universe.npy]
+
+Reads --labeled (indices into the training set) and optionally --subset (the training indices
+taking part; the pool is subset minus labeled, or the whole training set minus labeled).
+Writes into RUN, each file atomically; metrics.json comes last, so its presence means "done":
+  config.json   every setting, the library versions, git commit and device
+  labeled.npy   [L] sorted labeled training indices (a copy of --labeled unless it is this file)
+  pool.npy      [P] sorted training indices of the unlabeled pool
+  preds.npy     [T, P] uint8 (uint16 above 256 classes): predicted class after each tracked
+                epoch; with the default tracking, row t holds the predictions after epoch t+1
+  probs.npy     [P, C] float32: softmax over the pool after the last epoch
+  model.pt      final weights (a state_dict; models.load_model rebuilds the network)
+  metrics.json  test_acc (a fraction), n_labeled, per-epoch loss and lr, seconds per phase
+  checkpoint.pt only while training: the state --resume continues from
+"""
+import argparse
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import data
+from files import FileError, exit_with_error, index_dtype, label_dtype, load_indices, save_json, save_npy, save_torch
+from models import build_model
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", required=True, help="cifar10, cifar100 or folder:PATH")
+    p.add_argument("--data-root", default="./data", help="download and cache folder")
+    p.add_argument("--labeled", required=True, help=".npy of labeled training indices")
+    p.add_argument("--subset", default=None, help=".npy of the training indices taking part (default: all)")
+    p.add_argument("--out", required=True, help="run folder to write")
+    p.add_argument("--epochs", type=int, default=100, help="100 (paper, section 4.1)")
+    p.add_argument("--batch-size", type=int, default=256, help="256 (authors' code; paper silent)")
+    p.add_argument("--lr", type=float, default=0.02, help="0.02 (paper, section 4.1)")
+    p.add_argument("--momentum", type=float, default=0.9, help="0.9 (paper, section 4.1)")
+    p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=True,
+                   help="Nesterov momentum (authors' code; paper silent)")
+    p.add_argument("--weight-decay", type=float, default=5e-4, help="5e-4 (authors' code; paper silent)")
+    p.add_argument("--milestones", type=int, nargs="*", default=None,
+                   help="epochs where lr is multiplied by --gamma (default: 60%% and 80%% of --epochs, "
+                        "i.e. 60 80 as in the paper)")
+    p.add_argument("--gamma", type=float, default=0.2,
+                   help="lr factor at each milestone: 0.2 = divide by 5 (paper); the authors' code uses 0.5")
+    p.add_argument("--width", type=int, default=64, help="ResNet-18 base channels (64 = the paper's model)")
+    p.add_argument("--dropout", type=float, default=0.0, help="dropout before the classifier (for BALD)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--pool-batch-size", type=int, default=None,
+                   help="batch size for predicting pool/test (default: 1024 on GPU, 64 on CPU)")
+    p.add_argument("--no-track", action="store_true",
+                   help="skip pool predictions (no preds.npy/probs.npy): for runs no acquisition follows")
+    p.add_argument("--track-every", type=int, default=1, help="record pool predictions every k-th epoch")
+    p.add_argument("--track-last", type=int, default=0, help="record only the last K epochs (0: all)")
+    p.add_argument("--track-augment", action="store_true",
+                   help="predict the pool on augmented images (authors' code) instead of clean ones (paper)")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CUDA only)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="torch.use_deterministic_algorithms (CUDA; CPU runs are deterministic already)")
+    p.add_argument("--checkpoint-every", type=int, default=10, help="save checkpoint.pt every k epochs (0: never)")
+    p.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt if it exists")
+    p.add_argument("--stop-after-epoch", type=int, default=None,
+                   help="save a checkpoint after this epoch and exit (split a long run over job slots)")
+    args = p.parse_args(argv)
+    if args.milestones is None:
+        args.milestones = [int(round(0.6 * args.epochs)), int(round(0.8 * args.epochs))]
+    for flag in ("epochs", "batch_size", "width", "track_every"):
+        if getattr(args, flag) < 1:
+            raise FileError(f"--{flag.replace('_', '-')}: expected a positive integer, got {getattr(args, flag)}")
+    if not 0 <= args.dropout < 1:
+        raise FileError(f"--dropout: expected a probability in [0, 1), got {args.dropout}")
+    return args
+
+
+def tracked_epochs(args):
+    """1-based epochs after which the pool is predicted (always including the last one)."""
+    if args.no_track:
+        return []
+    first = args.epochs - args.track_last + 1 if args.track_last > 0 else 1
+    return [e for e in range(1, args.epochs + 1) if e >= first and (args.epochs - e) % args.track_every == 0]
+
+
+def resolve_device(name):
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if torch.backends.mps.is_available() else torch.device("cpu")
+    return torch.device(name)
+
+
+def split_pool(args, n_train):
+    """(labeled, pool) index arrays; the pool is the subset (or everything) minus the labeled set."""
+    labeled = load_indices(args.labeled, n_train)
+    universe = np.arange(n_train) if args.subset is None else load_indices(args.subset, n_train)
+    if not np.isin(labeled, universe).all():
+        raise FileError(f"{args.labeled}: holds indices outside the subset {args.subset}")
+    if len(labeled) < 2:
+        raise FileError(f"{args.labeled}: expected at least 2 labeled indices, found {len(labeled)}")
+    pool = np.setdiff1d(universe, labeled)  # sorted, disjoint from labeled by construction
+    return np.sort(labeled), pool
+
+
+def memory_format(device, width):
+    """Channels-last is faster for convolutions, but on the CPU, torch 2.14's backward pass of a
+    strided 1x1 convolution corrupts memory in channels-last for 4-8 channels and odd batch sizes
+    (a crash, found by tests/test_run_all.py): narrow CPU models keep the default layout."""
+    if device.type == "cpu" and width < 16:
+        return torch.contiguous_format
+    return torch.channels_last
+
+
+def train_one_epoch(model, optimizer, images, labels, prep, args, generator, autocast):
+    """One pass over the labeled set in a random order, with augmentation; returns the mean loss.
+
+    images: [L, 3, H, W] uint8 on the device; prep: uint8 batch -> normalised float batch.
+    """
+    model.train()
+    n = len(labels)
+    order = torch.randperm(n, generator=generator, device=images.device)
+    loss_sum = torch.zeros((), device=images.device)
+    for start in range(0, n, args.batch_size):
+        batch = order[start:start + args.batch_size]
+        if len(batch) < 2:  # BatchNorm cannot train on a single sample; it is seen next epoch
+            continue
+        x = prep(data.random_crop_flip(images[batch], generator))
+        with autocast:
+            loss = F.cross_entropy(model(x), labels[batch])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.detach().float() * len(batch)
+    return loss_sum.item() / n  # one host-device sync per epoch, for the log
+
+
+@torch.inference_mode()
+def predict(model, images, prep, batch_size, autocast, generator=None, with_probs=False):
+    """Predicted class [N] (and softmax [N, C] if with_probs) in eval mode; augmented if generator."""
+    model.eval()
+    classes, probs = [], []
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size]
+        if generator is not None:
+            batch = data.random_crop_flip(batch, generator)
+        with autocast:
+            logits = model(prep(batch)).float()
+        classes.append(logits.argmax(1))
+        if with_probs:
+            probs.append(logits.softmax(1))
+    empty = torch.zeros(0, dtype=torch.long, device=images.device)
+    classes = torch.cat(classes) if classes else empty
+    return (classes, torch.cat(probs) if probs else None) if with_probs else classes
+
+
+def environment(device):
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                                capture_output=True, text=True, timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    import torchvision
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "numpy": np.__version__, "git_commit": commit,
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+            or platform.machine(), "torch_threads": torch.get_num_threads()}
+
+
+SETTINGS_THAT_MUST_MATCH = ("dataset", "labeled", "subset", "epochs", "batch_size", "lr", "momentum",
+                            "nesterov", "weight_decay", "milestones", "gamma", "width", "dropout",
+                            "seed", "track_every", "track_last", "track_augment", "no_track", "bf16")
+
+
+def load_checkpoint(path, args, device):
+    state = torch.load(path, map_location=device, weights_only=True)
+    saved = state["settings"]
+    differing = [k for k in SETTINGS_THAT_MUST_MATCH if saved.get(k) != vars(args)[k]]
+    if differing:
+        raise FileError(f"{path}: written with other settings ({', '.join(differing)}); "
+                        f"delete it or run without --resume")
+    return state
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    out = Path(args.out)
+    device = resolve_device(args.device)
+    torch.use_deterministic_algorithms(args.deterministic)
+    dataset = data.load_dataset(args.dataset, args.data_root)
+    labeled, pool = split_pool(args, len(dataset.train_y))
+    epochs_to_track = tracked_epochs(args) if len(pool) else []
+    pool_batch = args.pool_batch_size or (1024 if device.type == "cuda" else 64)
+
+    (out / "metrics.json").unlink(missing_ok=True)  # this folder is "not done" until we finish
+    config = dict(vars(args), device=str(device), n_train=len(dataset.train_y), n_labeled=len(labeled),
+                  n_pool=len(pool), num_classes=dataset.num_classes, classes=dataset.classes,
+                  environment=environment(device))
+    save_json(out / "config.json", config)
+    save_npy(out / "pool.npy", pool.astype(index_dtype(len(dataset.train_y))))
+    if not (out / "labeled.npy").exists() or not (out / "labeled.npy").samefile(args.labeled):
+        save_npy(out / "labeled.npy", labeled.astype(index_dtype(len(dataset.train_y))))
+
+    # Everything lives on the device as uint8; batches are augmented and normalised there.
+    mean, std = (torch.from_numpy(s).to(device) for s in dataset.channel_stats())
+    layout = memory_format(device, args.width)
+    def prep(batch):
+        return data.normalize(batch, mean, std, layout)
+    train_x = data.to_device_images(dataset.train_x[labeled], device)
+    train_y = torch.from_numpy(dataset.train_y[labeled]).to(device)
+    pool_x = data.to_device_images(dataset.train_x[pool], device)
+
+    torch.manual_seed(args.seed)  # weight init and dropout masks
+    model = build_model(dataset.num_classes, args.width, args.dropout).to(device, memory_format=layout)
+    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
+                                nesterov=args.nesterov, weight_decay=args.weight_decay)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, args.milestones, args.gamma)
+    generator = torch.Generator(device).manual_seed(args.seed)            # shuffling + augmentation
+    track_generator = torch.Generator(device).manual_seed(args.seed + 1)  # only for --track-augment
+    autocast = torch.autocast(device.type, torch.bfloat16, enabled=args.bf16 and device.type == "cuda")
+
+    preds = torch.zeros(len(epochs_to_track), len(pool), dtype=torch.int16, device=device)
+    history = {"train_loss": [], "lr": [], "seconds_train": 0.0, "seconds_pool": 0.0}
+    start_epoch = 1
+    checkpoint_path = out / "checkpoint.pt"
+    if args.resume and checkpoint_path.is_file():
+        state = load_checkpoint(checkpoint_path, args, device)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        track_generator.set_state(state["track_generator"])
+        torch.set_rng_state(state["torch_rng"])
+        if device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
+        preds.copy_(state["preds"])
+        history = json.loads(state["history"])
+        start_epoch = state["epoch"] + 1
+        print(f"resuming {out} after epoch {state['epoch']}", flush=True)
+
+    probs = None
+    for epoch in range(start_epoch, args.epochs + 1):
+        t0 = time.perf_counter()
+        loss = train_one_epoch(model, optimizer, train_x, train_y, prep, args, generator, autocast)
+        lr = scheduler.get_last_lr()[0]
+        scheduler.step()
+        t1 = time.perf_counter()
+        if epoch in epochs_to_track:
+            last = epoch == args.epochs
+            aug = track_generator if args.track_augment else None
+            result = predict(model, pool_x, prep, pool_batch, autocast, aug, with_probs=last and aug is None)
+            preds[epochs_to_track.index(epoch)] = result[0] if isinstance(result, tuple) else result
+            probs = result[1] if isinstance(result, tuple) else probs
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+        t2 = time.perf_counter()
+        history["train_loss"].append(loss)
+        history["lr"].append(lr)
+        history["seconds_train"] += t1 - t0
+        history["seconds_pool"] += t2 - t1
+        print(f"epoch {epoch:3d}/{args.epochs}  loss {loss:.4f}  lr {lr:.5f}  "
+              f"train {t1 - t0:.1f}s  pool {t2 - t1:.1f}s", flush=True)
+        stop_now = epoch == args.stop_after_epoch and epoch < args.epochs
+        if stop_now or (args.checkpoint_every and epoch % args.checkpoint_every == 0 and epoch < args.epochs):
+            save_torch(checkpoint_path, {
+                "settings": {k: vars(args)[k] for k in SETTINGS_THAT_MUST_MATCH}, "epoch": epoch,
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
+                "track_generator": track_generator.get_state(), "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.zeros(0),
+                "preds": preds, "history": json.dumps(history)})
+        if stop_now:
+            print(f"{out}: stopped after epoch {epoch}; continue with --resume", flush=True)
+            return
+
+    if epochs_to_track and probs is None:  # --track-augment: the final softmax is on clean images
+        probs = predict(model, pool_x, prep, pool_batch, autocast, with_probs=True)[1]
+    t3 = time.perf_counter()
+    test_x = data.to_device_images(dataset.test_x, device)
+    test_pred = predict(model, test_x, prep, pool_batch, autocast).cpu().numpy()
+    test_acc = float((test_pred == dataset.test_y).mean())
+    seconds_test = time.perf_counter() - t3
+
+    if epochs_to_track:
+        save_npy(out / "preds.npy", preds.cpu().numpy().astype(label_dtype(dataset.num_classes)))
+        save_npy(out / "probs.npy", probs.float().cpu().numpy())
+    save_torch(out / "model.pt", model.state_dict())
+    save_json(out / "metrics.json", {
+        "test_acc": test_acc, "n_labeled": len(labeled), "n_pool": len(pool), "epochs": args.epochs,
+        "pred_epochs": epochs_to_track, "train_loss": history["train_loss"], "lr": history["lr"],
+        "seconds_train": round(history["seconds_train"], 3), "seconds_pool": round(history["seconds_pool"], 3),
+        "seconds_test": round(seconds_test, 3)})
+    checkpoint_path.unlink(missing_ok=True)
+    print(f"{out}: test accuracy {test_acc:.4f} with {len(labeled)} labeled samples", flush=True)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except FileError as e:
+        exit_with_error(e)
