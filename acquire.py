@@ -19,7 +19,16 @@ import numpy as np
 
 from baselines import METHODS
 from baselines.common import AcquisitionError
-from files import FileError, exit_with_error, index_dtype, load_indices, load_json, load_npy, save_npy
+from files import (
+    FileError,
+    exit_with_error,
+    index_dtype,
+    load_indices,
+    load_json,
+    load_npy,
+    remove_stale_temporaries,
+    save_npy,
+)
 
 
 class RunData:
@@ -86,10 +95,15 @@ class RunData:
 
     @cached_property
     def channel_stats(self):
-        """(mean, std) tensors on self.device, as train.py normalised with."""
+        """(mean, std) tensors on self.device, as train.py normalised with (from config.json)."""
         import torch
 
-        return tuple(torch.from_numpy(s).to(self.device) for s in self.dataset.channel_stats())
+        if "channel_mean" in self.config:
+            stats = (np.array(self.config["channel_mean"], np.float32),
+                     np.array(self.config["channel_std"], np.float32))
+        else:  # folders written before train.py recorded them
+            stats = self.dataset.channel_stats()
+        return tuple(torch.from_numpy(s).to(self.device) for s in stats)
 
     def features(self, indices, batch_size=512):
         """[len(indices), D] float32 penultimate features of training images, model in eval mode."""
@@ -110,7 +124,8 @@ def next_labeled(labeled, pool, positions, budget):
     """Check a method's output and return (queried training indices, sorted next labeled set)."""
     positions = np.asarray(positions)
     if positions.shape != (budget,) or positions.dtype.kind not in "iu":
-        raise AcquisitionError(f"method returned {positions.shape} {positions.dtype} positions, expected [{budget}] ints")
+        raise AcquisitionError(f"method returned {positions.shape} {positions.dtype} positions, "
+                               f"expected [{budget}] ints")
     if positions.min() < 0 or positions.max() >= len(pool) or np.unique(positions).size != budget:
         raise AcquisitionError("method returned positions outside the pool or repeated ones")
     queried = pool[positions]
@@ -147,6 +162,7 @@ def main(argv=None):
     positions, scores = METHODS[args.method].acquire(run, args.budget, rng, args)
     queried, labeled = next_labeled(run.labeled, run.pool, positions, args.budget)
 
+    remove_stale_temporaries(out.parent)
     out.unlink(missing_ok=True)  # NEXT.npy marks completion, so it goes last
     save_npy(sidecar(out, "selected"), queried.astype(index_dtype(run.n_train)))
     if scores is not None:

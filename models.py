@@ -76,6 +76,9 @@ def load_model(run_dir, device="cpu"):
 
     run_dir = Path(run_dir)
     config = load_json(run_dir / "config.json")
+    missing = [key for key in ("num_classes", "width", "dropout") if key not in config]
+    if missing:
+        raise FileError(f"{run_dir}/config.json: lacks {', '.join(missing)} (not written by train.py?)")
     model = build_model(config["num_classes"], config["width"], config["dropout"])
     weights = run_dir / "model.pt"
     if not weights.is_file():

@@ -46,10 +46,9 @@ esac
 name=${DATASET#folder:}; name=$(basename "$name")
 ROOT=$RUNS/$name
 
-for method in $METHODS; do  # fail early on a typo, before hours of training
-  $PYTHON -c "import sys; from baselines import METHODS; sys.exit(sys.argv[1] not in METHODS)" "$method" \
-    || { echo "error: unknown method '$method'; known: $($PYTHON -c 'from baselines import METHODS; print(*sorted(METHODS))')" >&2; exit 2; }
-done
+# Fail early on a typo, before hours of training.
+$PYTHON -c "import sys; from baselines import METHODS; bad = [m for m in sys.argv[1:] if m not in METHODS]
+if bad: sys.exit(f'error: unknown method {bad[0]!r}; known: {\" \".join(sorted(METHODS))}')" $METHODS || exit 2
 
 train() {  # train RUN_DIR LABELED UNIVERSE [extra train.py flags]
   local run=$1 labeled=$2 universe=$3; shift 3
@@ -78,13 +77,14 @@ chain() {  # all cycles of one method and seed
   local universe=$init/universe.npy
   local budget method_train_args
   budget=$($PYTHON -c "import numpy as np, sys; print(round($STEP * len(np.load(sys.argv[1]))))" "$universe")
-  method_train_args=$($PYTHON -c "import sys; from baselines import METHODS; print(*getattr(METHODS[sys.argv[1]], 'TRAIN_ARGS', []))" "$method")
+  method_train_args=$($PYTHON -c "import sys; from baselines import train_args; print(*train_args(sys.argv[1]))" "$method")
   if [ ! -f "$base/cycle0/labeled.npy" ]; then
     mkdir -p "$base/cycle0"
     cp "$init/labeled.npy" "$base/cycle0/.labeled.npy.tmp" && mv "$base/cycle0/.labeled.npy.tmp" "$base/cycle0/labeled.npy"
   fi
   for ((c = 0; c <= CYCLES; c++)); do
     local run=$base/cycle$c next=$base/cycle$((c + 1))/labeled.npy
+    $PYTHON checks.py --initial "$init" --chain "$base" --budget "$budget"  # no leakage, before each step
     if ((c < CYCLES)); then
       # shellcheck disable=SC2086
       train "$run" "$run/labeled.npy" "$universe" $method_train_args

@@ -31,7 +31,17 @@ import torch
 import torch.nn.functional as F
 
 import data
-from files import FileError, exit_with_error, index_dtype, label_dtype, load_indices, save_json, save_npy, save_torch
+from files import (
+    FileError,
+    exit_with_error,
+    index_dtype,
+    label_dtype,
+    load_indices,
+    remove_stale_temporaries,
+    save_json,
+    save_npy,
+    save_torch,
+)
 from models import build_model
 
 
@@ -202,8 +212,11 @@ def main(argv=None):
     pool_batch = args.pool_batch_size or (1024 if device.type == "cuda" else 64)
 
     (out / "metrics.json").unlink(missing_ok=True)  # this folder is "not done" until we finish
+    remove_stale_temporaries(out)
+    channel_mean, channel_std = dataset.channel_stats()
     config = dict(vars(args), device=str(device), n_train=len(dataset.train_y), n_labeled=len(labeled),
                   n_pool=len(pool), num_classes=dataset.num_classes, classes=dataset.classes,
+                  channel_mean=channel_mean.tolist(), channel_std=channel_std.tolist(),
                   environment=environment(device))
     save_json(out / "config.json", config)
     save_npy(out / "pool.npy", pool.astype(index_dtype(len(dataset.train_y))))
@@ -211,7 +224,7 @@ def main(argv=None):
         save_npy(out / "labeled.npy", labeled.astype(index_dtype(len(dataset.train_y))))
 
     # Everything lives on the device as uint8; batches are augmented and normalised there.
-    mean, std = (torch.from_numpy(s).to(device) for s in dataset.channel_stats())
+    mean, std = (torch.from_numpy(s).to(device) for s in (channel_mean, channel_std))
     layout = memory_format(device, args.width)
     def prep(batch):
         return data.normalize(batch, mean, std, layout)

@@ -20,6 +20,8 @@ import numpy as np
 
 from baselines.common import AcquisitionError, top_k
 
+TRACKS_EVERY_EPOCH = True  # run_all.sh: record the pool's predictions after every epoch (section 3.1)
+
 
 def label_dispersion(preds, mode_last=0, plus_one=False):
     """preds: [T, P] integer class ids -> dispersion: [P] float64 in [0, 1).

@@ -40,3 +40,33 @@ def run_script(*args, cwd=None, env=None, check=True):
     if check and result.returncode != 0:
         raise AssertionError(f"{args} failed:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+# A tiny version of the protocol: 36 training images, 20% initial, +10% per cycle, 2 cycles,
+# 3 epochs with a checkpoint after each (so resuming from checkpoints is exercised too).
+PROTOCOL = dict(SEEDS="0", EPOCHS="3", WIDTH="4", BATCH_SIZE="8", CYCLES="2", INITIAL="0.2", STEP="0.1",
+                TRAIN_ARGS="--checkpoint-every 1")
+
+
+def start_run_all(dataset, runs, *methods, **env):
+    """Start run_all.sh in its own process group (so a test can SIGKILL the shell and its step)."""
+    settings = dict(os.environ, PYTHON=sys.executable, RUNS=str(runs), DATA_ROOT=str(runs.parent / "cache"),
+                    **{**PROTOCOL, **env})
+    return subprocess.Popen(["bash", str(ROOT / "run_all.sh"), dataset, *methods], env=settings,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def run_all(dataset, runs, *methods, **env):
+    """Run run_all.sh to the end; returns (returncode, stdout, stderr)."""
+    process = start_run_all(dataset, runs, *methods, **env)
+    stdout, stderr = process.communicate(timeout=600)
+    return process.returncode, stdout, stderr
+
+
+@pytest.fixture(scope="session")
+def protocol_tree(image_folder, tmp_path_factory):
+    """One uninterrupted run of the tiny protocol for dispersion and random: (tree, dataset, runs)."""
+    runs = tmp_path_factory.mktemp("protocol") / "runs"
+    code, stdout, stderr = run_all(f"folder:{image_folder}", runs, "dispersion", "random")
+    assert code == 0, stdout + stderr
+    return runs / image_folder.name, f"folder:{image_folder}", runs

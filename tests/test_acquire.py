@@ -3,9 +3,9 @@ import json
 
 import numpy as np
 import pytest
+from conftest import run_script
 
 import acquire
-from conftest import run_script
 
 
 def make_run(folder, preds, labeled, pool, num_classes=10, n_train=None, probs=None):

@@ -6,10 +6,10 @@ import pytest
 import torch
 import torchvision
 import torchvision.transforms.functional as TF
+from conftest import CLASSES, make_image_folder
 from PIL import Image
 
 import data
-from conftest import CLASSES, make_image_folder
 from files import FileError
 
 

@@ -1,31 +1,12 @@
 """run_all.sh on a tiny image folder: the whole protocol, shared initial sets, resuming."""
-import os
-import subprocess
-import sys
+import shutil
 
 import numpy as np
-import pytest
-
-from conftest import ROOT
+from conftest import run_all
 
 
-def run_all(dataset, runs, *methods, **env):
-    settings = dict(os.environ, PYTHON=sys.executable, SEEDS="0", EPOCHS="2", WIDTH="4", BATCH_SIZE="8",
-                    CYCLES="2", INITIAL="0.2", STEP="0.1", RUNS=str(runs), DATA_ROOT=str(runs / "cache"), **env)
-    return subprocess.run(["bash", str(ROOT / "run_all.sh"), dataset, *methods], env=settings,
-                          capture_output=True, text=True, timeout=600)
-
-
-@pytest.fixture(scope="module")
-def tree(image_folder, tmp_path_factory):
-    runs = tmp_path_factory.mktemp("runs")
-    result = run_all(f"folder:{image_folder}", runs, "dispersion", "random")
-    assert result.returncode == 0, result.stdout + result.stderr
-    return runs / image_folder.name, f"folder:{image_folder}", runs
-
-
-def test_protocol_layout_and_nested_labeled_sets(tree):
-    root, _, _ = tree
+def test_protocol_layout_and_nested_labeled_sets(protocol_tree):
+    root, _, _ = protocol_tree
     initial = np.load(root / "initial" / "seed0" / "labeled.npy")
     assert len(initial) == 7  # 20% of 36
     for method in ("dispersion", "random"):
@@ -48,20 +29,34 @@ def test_protocol_layout_and_nested_labeled_sets(tree):
                               np.load(root / "random/seed0/cycle1/labeled.npy"))
 
 
-def test_rerun_skips_finished_steps_and_redoes_only_missing_ones(tree):
-    root, dataset, runs = tree
+def test_rerun_skips_finished_steps_and_redoes_only_missing_ones(protocol_tree, tmp_path):
+    root, dataset, runs = protocol_tree
+    copy = tmp_path / "runs"
+    shutil.copytree(runs, copy)  # the shared tree stays untouched for other tests
+    root = copy / root.name
     finished = {p: p.stat().st_mtime_ns for p in root.rglob("metrics.json")}
-    result = run_all(dataset, runs, "dispersion", "random")
-    assert result.returncode == 0 and "training" not in result.stdout
+    code, stdout, _ = run_all(dataset, copy, "dispersion", "random")
+    assert code == 0 and "training" not in stdout
     assert {p: p.stat().st_mtime_ns for p in root.rglob("metrics.json")} == finished
 
     (root / "random/seed0/cycle2/metrics.json").unlink()  # as if killed during the last training
-    result = run_all(dataset, runs, "dispersion", "random")
-    assert result.returncode == 0
-    assert result.stdout.count("training") == 1 and "random/seed0/cycle2" in result.stdout
+    code, stdout, _ = run_all(dataset, copy, "dispersion", "random")
+    assert code == 0
+    assert stdout.count("training") == 1 and "random/seed0/cycle2" in stdout
 
 
 def test_unknown_method_fails_before_any_work(image_folder, tmp_path):
-    result = run_all(f"folder:{image_folder}", tmp_path, "dispersion", "magic")
-    assert result.returncode == 2 and "unknown method 'magic'" in result.stderr
+    code, _, stderr = run_all(f"folder:{image_folder}", tmp_path / "runs", "dispersion", "magic")
+    assert code == 2 and "unknown method 'magic'" in stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_a_tampered_chain_is_stopped_by_the_leakage_check(protocol_tree, tmp_path):
+    root, dataset, runs = protocol_tree
+    copy = tmp_path / "runs"
+    shutil.copytree(runs, copy)
+    cycle1 = copy / root.name / "random/seed0/cycle1"
+    np.save(cycle1 / "labeled.npy", np.load(cycle1 / "labeled.npy")[1:])  # drops a labeled sample
+    (cycle1 / "metrics.json").unlink()
+    code, _, stderr = run_all(dataset, copy, "random")
+    assert code != 0 and "cycle1/labeled.npy: drops indices labeled in cycle0" in stderr

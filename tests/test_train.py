@@ -4,7 +4,6 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from conftest import run_script
 
 TINY = ["--epochs", "3", "--width", "4", "--batch-size", "8", "--pool-batch-size", "7"]

@@ -1,0 +1,202 @@
+"""VAAL (Sinha, Ebrahimi, Darrell, "Variational Adversarial Active Learning", ICCV 2019).
+
+A VAE learns a latent space from labeled and unlabeled images while a discriminator learns to
+tell labeled latents from unlabeled ones, and the VAE is also trained to fool it. The pool
+samples the discriminator deems least likely to be labeled are queried. With μ, log σ² the
+encoder's outputs, x̂ the reconstruction, D the discriminator (the paper's method section, with
+the losses as the official code computes them):
+
+    L_VAE = Σ_{x in {x_L, x_U}} [ MSE(x̂, x) + β KL(N(μ, σ²) || N(0, I)) ]
+            + λ [ BCE(D(μ_L), 1) + BCE(D(μ_U), 1) ]            the VAE: "everything is labeled"
+    L_D   = BCE(D(μ_L), 1) + BCE(D(μ_U), 0)                    the discriminator: unlabeled = 0
+    score(x) = 1 - D(μ(x))                                      higher = query first
+
+All settings follow the official code (github.com/sinhasam/vaal: model.py, solver.py,
+arguments.py, main.py): latent size 32; β = 1; λ (adversary_param) = 1; Adam, lr 5e-4, for both
+networks; per iteration 2 VAE steps, each on a new batch pair, then 1 discriminator step on the
+last pair; batch 128 (--vaal-batch-size); iterations = epochs x N // batch, 100 epochs
+(--vaal-epochs), N = labeled + pool (the official code's N is the whole training set, 50,000
+for CIFAR, which is labeled + pool there too); MSE averaged over pixels, KL summed over the
+batch; the discriminator judges μ, not a sampled z; images scaled to [0, 1] with random
+horizontal flips and no mean/std normalisation (its CIFAR training transform, not data.py's);
+Kaiming-normal weights for the Conv2d and Linear layers its weight_init reaches (the μ and log σ²
+heads and the transposed convolutions keep PyTorch's defaults, as its init loop skips them).
+
+Architecture (model.py) for S x S images, S a multiple of 16 (32 for CIFAR, 16 for the tests'
+tiny images): encoder 4 x [conv 4x4 stride 2 with 128, 256, 512, 1024 channels (--vaal-width
+sets the first), BatchNorm, ReLU] -> linear μ and log σ² heads (32) from 1024 (S/16)^2 values;
+decoder linear to 1024 x (S/8)^2 -> 3 x [transposed conv 4x4 stride 2 to 512, 256, 128
+channels, BatchNorm, ReLU] -> 1x1 transposed conv to 3 channels; discriminator MLP 32 -> 512 ->
+512 -> 512 -> 512 -> 1, ReLU, sigmoid.
+
+Deliberate differences: the official loop also trains its VGG task model; the task model here is
+train.py's, so VAAL's is left out (its sampling never reads it). It scores the pool in train mode
+(BatchNorm on batch statistics) on flipped images; here in eval mode on unflipped images, so a
+score does not depend on its batch. Ties go to a random sample (common.top_k).
+Cost: about 1.7 GMAC per 32x32 image and forward pass at width 128, and an iteration costs about
+14 forward passes of a batch: hours on a CPU at the default 100 epochs. The quick preset should pass
+fewer, e.g. ACQUIRE_ARGS="--vaal-epochs 1 --vaal-width 32" (measured times: README).
+"""
+import numpy as np
+
+from baselines.common import AcquisitionError, check_budget, top_k
+
+LATENT, BETA, ADVERSARY, LR, VAE_STEPS = 32, 1.0, 1.0, 5e-4, 2  # official code (arguments.py)
+
+
+def build_vae(size, width=128, latent=LATENT):
+    """The official VAE for [B, 3, S, S] images: encoder, μ and log σ² heads, decoder.
+
+    width: channels of the first conv, doubled per stage (128 ... 1024 in the official model)."""
+    from torch import nn  # kept local: importing baselines (run_all.sh does, often) needs no torch
+
+    w, top, flat = width, 8 * width, 8 * width * (size // 16) ** 2
+    layers, c_in = [], 3
+    for c in (w, 2 * w, 4 * w, top):
+        layers += [nn.Conv2d(c_in, c, 4, 2, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU()]
+        c_in = c
+    encoder = nn.Sequential(*layers, nn.Flatten())                          # [B, 1024 (S/16)^2]
+    layers = [nn.Linear(latent, top * (size // 8) ** 2), nn.Unflatten(1, (top, size // 8, size // 8))]
+    for c_in, c in ((top, 4 * w), (4 * w, 2 * w), (2 * w, w)):
+        layers += [nn.ConvTranspose2d(c_in, c, 4, 2, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU()]
+    decoder = nn.Sequential(*layers, nn.ConvTranspose2d(w, 3, 1))           # [B, 3, S, S]
+    kaiming_init(encoder, decoder)
+    return nn.ModuleDict(dict(encoder=encoder, mu=nn.Linear(flat, latent), logvar=nn.Linear(flat, latent),
+                              decoder=decoder))
+
+
+def vae_forward(vae, x):
+    """x: [B, 3, S, S] -> (reconstruction [B, 3, S, S], μ [B, latent], log σ² [B, latent])."""
+    import torch
+
+    h = vae["encoder"](x)
+    mu, logvar = vae["mu"](h), vae["logvar"](h)
+    z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()                    # reparameterisation
+    return vae["decoder"](z), mu, logvar
+
+
+def build_discriminator(latent=LATENT):
+    """MLP latent -> 512 -> 512 -> 512 -> 512 -> 1, ReLU, sigmoid: the probability of "labeled"."""
+    from torch import nn
+
+    hidden = [m for _ in range(3) for m in (nn.Linear(512, 512), nn.ReLU())]
+    net = nn.Sequential(nn.Linear(latent, 512), nn.ReLU(), *hidden, nn.Linear(512, 1), nn.Sigmoid())
+    kaiming_init(net)
+    return net
+
+
+def kaiming_init(*modules):
+    """Kaiming-normal weights and zero biases for Conv2d and Linear layers (official weight_init)."""
+    from torch import nn
+
+    for module in modules:
+        for m in module.modules():
+            if type(m) in (nn.Conv2d, nn.Linear):
+                nn.init.kaiming_normal_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+
+def vae_loss(x, recon, mu, logvar):
+    """Pixel-averaged MSE + β KL(q(z|x) || N(0, I)), the KL summed over the batch (solver.py)."""
+    import torch.nn.functional as F
+
+    kl = -0.5 * (1 + logvar - mu ** 2 - logvar.exp()).sum()
+    return F.mse_loss(recon, x) + BETA * kl
+
+
+def adversarial_loss(d_labeled, d_unlabeled, unlabeled_target):
+    """BCE with target 1 for labeled latents and `unlabeled_target` for unlabeled ones: 0 in the
+    discriminator step, 1 in the VAE step (the VAE tries to pass everything off as labeled)."""
+    import torch.nn.functional as F
+
+    return (F.binary_cross_entropy(d_labeled, d_labeled.new_ones(d_labeled.shape))
+            + F.binary_cross_entropy(d_unlabeled, d_unlabeled.new_full(d_unlabeled.shape, float(unlabeled_target))))
+
+
+def batches(images, batch_size):
+    """Endless random batches of [N, S, S, 3] uint8 images as [B, 3, S, S] floats in [0, 1], with
+    random horizontal flips; reshuffled each pass, the short last batch of a pass dropped."""
+    import torch
+
+    n = len(images)
+    size = min(batch_size, n)
+    while True:
+        order = torch.randperm(n, device=images.device)
+        for start in range(0, n - size + 1, size):
+            x = images[order[start:start + size]].permute(0, 3, 1, 2).float() / 255
+            flip = torch.rand(size, device=x.device) < 0.5
+            yield torch.where(flip[:, None, None, None], x.flip(3), x)
+
+
+def train_step(vae, disc, opt_vae, opt_disc, labeled, unlabeled):
+    """One official iteration: 2 VAE steps on new batch pairs, 1 discriminator step on the last."""
+    import torch
+
+    for _ in range(VAE_STEPS):
+        x_l, x_u = next(labeled), next(unlabeled)
+        recon_l, mu_l, logvar_l = vae_forward(vae, x_l)
+        recon_u, mu_u, logvar_u = vae_forward(vae, x_u)
+        loss = (vae_loss(x_l, recon_l, mu_l, logvar_l) + vae_loss(x_u, recon_u, mu_u, logvar_u)
+                + ADVERSARY * adversarial_loss(disc(mu_l), disc(mu_u), unlabeled_target=1))
+        opt_vae.zero_grad()
+        loss.backward()
+        opt_vae.step()
+    with torch.no_grad():
+        mu_l, mu_u = vae_forward(vae, x_l)[1], vae_forward(vae, x_u)[1]
+    loss = adversarial_loss(disc(mu_l), disc(mu_u), unlabeled_target=0)
+    opt_disc.zero_grad()
+    loss.backward()
+    opt_disc.step()
+
+
+def vaal_scores(labeled_images, pool_images, epochs, batch_size, seed, device="cpu", width=128):
+    """labeled [L, S, S, 3], pool [P, S, S, 3] uint8 images -> [P] scores 1 - D(μ(x)), float64.
+
+    Training draws from torch's generator seeded with `seed` (forked: the caller's is untouched),
+    so a seed gives the same scores again on the same machine."""
+    import torch
+
+    size = pool_images.shape[1]
+    if pool_images.shape[1:] != (size, size, 3) or size % 16 or min(len(labeled_images), len(pool_images)) < 2:
+        raise AcquisitionError(f"vaal: needs 2+ labeled and pool images, square RGB of a side that is a multiple "
+                               f"of 16 (32 for CIFAR); got {len(labeled_images)} labeled, {len(pool_images)} in "
+                               f"the pool, of shape {pool_images.shape[1:]}")
+    device = torch.device(device)
+    cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(seed)
+        labeled = torch.from_numpy(np.ascontiguousarray(labeled_images)).to(device)  # [L, S, S, 3] uint8
+        pool = torch.from_numpy(np.ascontiguousarray(pool_images)).to(device)        # [P, S, S, 3] uint8
+        vae, disc = build_vae(size, width).to(device), build_discriminator().to(device)
+        opt_vae, opt_disc = torch.optim.Adam(vae.parameters(), lr=LR), torch.optim.Adam(disc.parameters(), lr=LR)
+        stream_l, stream_u = batches(labeled, batch_size), batches(pool, batch_size)
+        for _ in range(max(1, epochs * (len(labeled) + len(pool)) // batch_size)):  # official: epochs x N // batch
+            train_step(vae, disc, opt_vae, opt_disc, stream_l, stream_u)
+        vae.eval()
+        disc.eval()
+        with torch.inference_mode():                                   # unflipped images, BatchNorm in eval mode
+            d = [disc(vae["mu"](vae["encoder"](pool[s:s + 512].permute(0, 3, 1, 2).float() / 255)))
+                 for s in range(0, len(pool), 512)]                     # [P, 1] in chunks
+    return 1 - torch.cat(d).flatten().double().cpu().numpy()
+
+
+def add_arguments(parser):
+    group = parser.add_argument_group("vaal")
+    group.add_argument("--vaal-epochs", type=int, default=100,
+                       help="training length: epochs x (labeled + pool) / batch iterations (100: official code; "
+                            "hours on a CPU, so the quick preset passes fewer via ACQUIRE_ARGS)")
+    group.add_argument("--vaal-batch-size", type=int, default=128,
+                       help="VAE and discriminator batch (128: official code)")
+    group.add_argument("--vaal-width", type=int, default=128,
+                       help="channels of the VAE's first conv, doubled per stage (128: official code)")
+
+
+def acquire(run, budget, rng, options):
+    check_budget(budget, len(run.pool))
+    if min(options.vaal_epochs, options.vaal_batch_size, options.vaal_width) < 1:
+        raise AcquisitionError("--vaal-epochs, --vaal-batch-size and --vaal-width must be at least 1")
+    images = run.dataset.train_x                                          # [N, S, S, 3] uint8
+    scores = vaal_scores(images[run.labeled], images[run.pool], options.vaal_epochs, options.vaal_batch_size,
+                         int(rng.integers(2 ** 63)), run.device, options.vaal_width)
+    return top_k(scores, budget, rng), scores

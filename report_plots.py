@@ -1,0 +1,82 @@
+"""The figures of report.py (matplotlib, Agg backend: no display needed). Numbers come in computed.
+
+  learning_curves  test accuracy vs % labeled, mean ± 1 std band over seeds       (paper, Fig. 4)
+  informativeness  the initial model's accuracy on the top p% of the pool by score (paper, Fig. 3)
+  examples         pool images with their last predicted labels, confidence, dispersion (Fig. 1)
+"""
+import matplotlib
+import numpy as np
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+
+def seeds_label(n):
+    """[C] seed counts per point -> "3 seeds", or "1-2 seeds" when points average different numbers."""
+    n = np.asarray(n)[np.asarray(n) > 0]
+    lo, hi = int(n.min()), int(n.max())
+    return f"{hi} seed{'s' * (hi != 1)}" if lo == hi else f"{lo}-{hi} seeds"
+
+
+def band(ax, x, mean, std, **style):
+    """A line with a ±1 std band (clipped to 0-100%) where the std exists (2 seeds or more)."""
+    line, = ax.plot(x, mean, **style)
+    has_std = ~np.isnan(std)
+    if has_std.any():
+        low, high = (np.clip(np.where(has_std, mean + sign * std, mean), 0, 100) for sign in (-1, 1))
+        ax.fill_between(x, low, high, where=has_std, color=line.get_color(), alpha=0.2, linewidth=0)
+
+
+def save(fig, path):
+    fig.savefig(path, dpi=150, bbox_inches="tight")
+    plt.close(fig)
+
+
+def learning_curves(stats, alldata, path, title):
+    """stats: {method: report_stats.chain_stats(...)}, in legend order; alldata: (mean, std, n)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for method, s in stats.items():
+        done = s["n"] > 0
+        if done.any():
+            band(ax, s["pct"][done], s["mean"][done], s["std"][done], marker="o",
+                 label=f"{method} ({seeds_label(s['n'])})")
+    mean, std, n = alldata
+    if n:
+        ax.axhline(mean, color="black", linestyle="--", label=f"all data ({seeds_label([n])})")
+        if not np.isnan(std):
+            ax.axhspan(mean - std, mean + std, color="black", alpha=0.08, linewidth=0)
+    ax.set(xlabel="labeled data (% of the training set used)", ylabel="test accuracy (%)",
+           title=f"{title}: mean ± 1 std over seeds")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    save(fig, path)
+
+
+def informativeness(fractions, info, path, title):
+    """info: {score: {"curve": (mean, std, n) of [F] accuracies in %, ...}}."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    styles = {"random": {"color": "gray", "linestyle": "--"}, "oracle": {"color": "black", "linestyle": ":"}}
+    for name in sorted(info, key=lambda k: np.nanmean(info[k]["curve"][0])):  # most informative first
+        mean, std, n = info[name]["curve"]
+        band(ax, 100 * np.asarray(fractions), mean, std, label=f"{name} ({seeds_label(n)})",
+             **styles.get(name, {"marker": "."}))
+    ax.set(xlabel="top p% of the pool by score", ylabel="accuracy of the initial model on them (%)",
+           title=f"{title}: informativeness (lower = more informative)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    save(fig, path)
+
+
+def examples(panels, path, title):
+    """panels: [(image [H, W, 3] uint8, title, text below the image)]."""
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(2.6 * max(1, len(panels)), 3.2), squeeze=False)
+    for ax in axes[0]:
+        ax.axis("off")
+    for ax, (image, heading, text) in zip(axes[0], panels):
+        ax.imshow(image, interpolation="nearest")
+        ax.set_title(heading, fontsize=9)
+        ax.text(0.5, -0.04, text, transform=ax.transAxes, ha="center", va="top", fontsize=8, family="monospace")
+    if not panels:
+        axes[0, 0].text(0.5, 0.5, "no pool samples", ha="center", va="center")
+    fig.suptitle(title, fontsize=9)
+    save(fig, path)

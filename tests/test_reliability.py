@@ -1,0 +1,140 @@
+"""Crash anywhere and resume exactly; atomic writes; hostile inputs never give a deep traceback."""
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import ROOT, start_run_all
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from test_acquire import make_run
+
+import acquire
+import files
+from baselines.common import AcquisitionError
+from baselines.dispersion import label_dispersion
+from files import FileError
+
+
+def outputs(tree):
+    """Every array and every accuracy of a run tree, keyed by relative path."""
+    found = {str(p.relative_to(tree)): np.load(p) for p in tree.rglob("*.npy")}
+    for p in tree.rglob("metrics.json"):
+        metrics = json.loads(p.read_text())
+        found[str(p.relative_to(tree))] = (metrics["test_acc"], metrics["train_loss"])
+    return found
+
+
+def test_sigkill_at_any_point_then_rerun_equals_an_uninterrupted_run(protocol_tree, tmp_path):
+    reference_tree, dataset, _ = protocol_tree
+    killed_runs = tmp_path / "killed" / "runs"
+    kills = 0
+    for delay in (2.5, 4.0, 1.0, 6.0, 3.0):  # seconds into each attempt: data loading, training, acquiring
+        process = start_run_all(dataset, killed_runs, "dispersion", "random")
+        time.sleep(delay)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)  # the shell and the python step it is running
+            kills += 1
+        process.wait()
+    assert kills >= 3
+    assert start_run_all(dataset, killed_runs, "dispersion", "random").wait(timeout=600) == 0
+    expected, got = outputs(reference_tree), outputs(killed_runs / reference_tree.name)
+    assert expected.keys() == got.keys()
+    for name, value in expected.items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(got[name], value, err_msg=name)
+        else:
+            assert got[name] == value, name
+    assert not list(killed_runs.rglob("checkpoint.pt")) and not list(killed_runs.rglob(".*.tmp"))
+
+
+def test_train_killed_mid_training_resumes_identically(image_folder, tmp_path):
+    rng = np.random.default_rng(1)
+    np.save(tmp_path / "labeled.npy", np.sort(rng.choice(36, 10, replace=False)))
+    args = [sys.executable, str(ROOT / "train.py"), "--dataset", f"folder:{image_folder}", "--data-root",
+            str(tmp_path / "cache"), "--labeled", str(tmp_path / "labeled.npy"), "--epochs", "12",
+            "--width", "8", "--batch-size", "4", "--checkpoint-every", "1"]
+    subprocess.run(args + ["--out", str(tmp_path / "whole")], check=True, capture_output=True)
+    process = subprocess.Popen(args + ["--out", str(tmp_path / "cut")], stdout=subprocess.DEVNULL)
+    while not (tmp_path / "cut" / "checkpoint.pt").exists() and process.poll() is None:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (tmp_path / "cut" / "metrics.json").exists(), "finished before it could be killed"
+    log = subprocess.run(args + ["--out", str(tmp_path / "cut"), "--resume"], check=True,
+                         capture_output=True, text=True).stdout
+    assert "resuming" in log
+    for name in ("preds.npy", "probs.npy"):
+        np.testing.assert_array_equal(np.load(tmp_path / "cut" / name), np.load(tmp_path / "whole" / name))
+    whole, cut = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("whole", "cut"))
+    assert (cut["test_acc"], cut["train_loss"]) == (whole["test_acc"], whole["train_loss"])
+
+
+def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    target = tmp_path / "labeled.npy"
+    np.save(target, np.arange(3))
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(files.os, "fsync", disk_full)
+    with pytest.raises(FileError, match="labeled.npy: cannot write .No space left on device"):
+        files.save_npy(target, np.arange(5))
+    np.testing.assert_array_equal(np.load(target), np.arange(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["labeled.npy"]
+
+
+def test_unwritable_output_is_one_clear_error(tmp_path):
+    (tmp_path / "a_file").write_text("not a folder")
+    with pytest.raises(FileError, match="cannot write"):
+        files.save_npy(tmp_path / "a_file" / "x.npy", np.arange(3))
+
+
+def test_truncated_npy_is_refused(tmp_path):
+    np.save(tmp_path / "x.npy", np.arange(1000))
+    data = (tmp_path / "x.npy").read_bytes()
+    (tmp_path / "x.npy").write_bytes(data[: len(data) // 2])
+    with pytest.raises(FileError, match="x.npy: not a readable .npy array"):
+        files.load_npy(tmp_path / "x.npy")
+
+
+def test_pickled_object_arrays_are_refused(tmp_path):
+    np.save(tmp_path / "x.npy", np.array([{"evil": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(FileError, match="not a readable .npy array"):
+        files.load_npy(tmp_path / "x.npy")
+
+
+ANY_DTYPE = st.sampled_from([np.uint8, np.int8, np.int16, np.int64, np.float32, np.float64, np.bool_])
+ANY_ARRAY = hnp.arrays(ANY_DTYPE, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=6))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(preds=ANY_ARRAY, budget=st.integers(-2, 8), seed=st.integers(0, 3))
+def test_random_preds_files_give_a_valid_selection_or_our_error(tmp_path, preds, budget, seed):
+    run = make_run(tmp_path / "run", np.zeros((1, 6), np.uint8), labeled=[0, 1], pool=np.arange(2, 8))
+    np.save(run / "preds.npy", preds)
+    out = tmp_path / "next.npy"
+    out.unlink(missing_ok=True)
+    try:
+        acquire.main(["--run", str(run), "--method", "dispersion", "--budget", str(budget),
+                      "--out", str(out), "--seed", str(seed)])
+    except (FileError, AcquisitionError):
+        assert not out.exists()
+        return
+    nxt = np.load(out)
+    assert len(nxt) == 2 + budget and len(np.unique(nxt)) == len(nxt) and {0, 1} <= set(nxt)
+
+
+@settings(max_examples=200, deadline=None)
+@given(preds=hnp.arrays(np.uint8, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=12)))
+def test_dispersion_is_in_range_and_zero_for_constant_predictions(preds):
+    dispersion = label_dispersion(preds)
+    epochs = preds.shape[0]
+    assert dispersion.shape == (preds.shape[1],)
+    assert np.all(dispersion >= 0) and np.all(dispersion <= 1 - 1 / epochs + 1e-12)
+    constant = np.all(preds == preds[0], axis=0)
+    assert np.all(dispersion[constant] == 0)
