@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from files import FileError, exit_with_error, index_dtype, save_npy
+from files import FileError, exit_with_error, index_dtype, save_npy, save_npz
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -76,11 +76,9 @@ def load_dataset(name, data_root="./data", download=True):
 
 
 def _save_cache(path, data):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, train_x=data.train_x, train_y=data.train_y, test_x=data.test_x,
+    """Atomically (a unique temp name, then rename): concurrent runs may build the same cache."""
+    save_npz(path, train_x=data.train_x, train_y=data.train_y, test_x=data.test_x,
              test_y=data.test_y, classes=np.array(data.classes))
-    tmp.replace(path)
 
 
 def _decode_torchvision_cifar(name, data_root, download):

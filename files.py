@@ -57,6 +57,10 @@ def save_npy(path, array):
     _atomic_write(path, lambda f: np.save(f, np.asarray(array), allow_pickle=False), ".npy")
 
 
+def save_npz(path, **arrays):
+    _atomic_write(path, lambda f: np.savez(f, **arrays), ".npz")
+
+
 def save_json(path, obj):
     text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
     _atomic_write(path, lambda f: f.write(text.encode()), ".json")

@@ -59,7 +59,7 @@ train() {  # train RUN_DIR LABELED UNIVERSE [extra train.py flags]
   # shellcheck disable=SC2086
   $PYTHON train.py --dataset "$DATASET" --data-root "$DATA_ROOT" --labeled "$labeled" --subset "$universe" \
     --out "$run" --epochs "$EPOCHS" --width "$WIDTH" --batch-size "$BATCH_SIZE" --seed "$seed" \
-    --device "$DEVICE" --resume "$@" ${TRAIN_ARGS:-} > "$run/train.log" 2>&1 \
+    --device "$DEVICE" --resume "$@" ${TRAIN_ARGS:-} >> "$run/train.log" 2>&1 \
     || { echo "error: training failed; see $run/train.log:" >&2; tail -n 3 "$run/train.log" >&2; return 1; }
   tail -n 1 "$run/train.log"
 }

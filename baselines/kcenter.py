@@ -12,9 +12,9 @@ Algorithm 1, a 2-approximation (the greedy radius is at most twice the optimum):
 
 Memory: the full distance matrix is never built. Each pool sample's distance to its nearest
 centre ([P]) is computed once against the labeled set, in chunks of pool rows, and lowered after
-every pick with one matrix-vector product: 45,000 x 512 float32 features take 92 MB, a chunk at
-most 64 MB. Distances use ||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b on features centred by their
-mean (less float32 cancellation), clamped at 0.
+every pick with one matrix-vector product: 45,000 x 512 float32 features take 92 MB, a chunk's
+distances at most 64 MB. Distances use ||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b on features
+centred by their mean (less float32 cancellation), clamped at 0.
 
 Ties (duplicate images, or every distance infinite when nothing is labeled) go to a uniformly
 random sample: the pool is visited in an order drawn from the seeded generator, and argmax takes

@@ -33,9 +33,10 @@ Deliberate differences: the official loop also trains its VGG task model; the ta
 train.py's, so VAAL's is left out (its sampling never reads it). It scores the pool in train mode
 (BatchNorm on batch statistics) on flipped images; here in eval mode on unflipped images, so a
 score does not depend on its batch. Ties go to a random sample (common.top_k).
-Cost: about 1.7 GMAC per 32x32 image and forward pass at width 128, and an iteration costs about
-14 forward passes of a batch: hours on a CPU at the default 100 epochs. The quick preset should pass
-fewer, e.g. ACQUIRE_ARGS="--vaal-epochs 1 --vaal-width 32" (measured times: README).
+Cost: a 32x32 image's forward pass is 0.51 GMAC at width 128 (0.03 at width 32), and an
+iteration costs about 14 forward passes of a batch (1.8 TFLOP at batch 128): tens of CPU hours at
+the default 100 epochs even for the quick preset, whose CPU runs should pass fewer, e.g.
+ACQUIRE_ARGS="--vaal-epochs 1 --vaal-width 32" (measured times: README).
 """
 import numpy as np
 

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+
+# Tiny models run fastest on one thread, and a test run sharing the CPU with other work does not
+# thrash (torch's OpenMP threads spin-wait); subprocesses inherit the setting.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 ROOT = Path(__file__).resolve().parent.parent
 CLASSES = ["cat", "dog", "frog"]

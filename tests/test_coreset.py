@@ -64,7 +64,7 @@ def test_time_limit_falls_back_to_greedy(capsys):
     rng = np.random.default_rng(4)
     pool, labeled = rng.normal(0, 1, (50, 3)), rng.normal(0, 1, (2, 3))
     positions = coreset(pool, labeled, 5, np.random.default_rng(0), time_limit=1e-9)
-    assert "time limit reached" in capsys.readouterr().out
+    assert "--coreset-time-limit reached" in capsys.readouterr().out
     greedy = kcenter_greedy(pool, labeled, 5, np.random.default_rng(0))[0]
     np.testing.assert_array_equal(positions, greedy)                          # greedy's picks, in order
 

@@ -60,3 +60,14 @@ def test_a_tampered_chain_is_stopped_by_the_leakage_check(protocol_tree, tmp_pat
     (cycle1 / "metrics.json").unlink()
     code, _, stderr = run_all(dataset, copy, "random")
     assert code != 0 and "cycle1/labeled.npy: drops indices labeled in cycle0" in stderr
+
+
+def test_parallel_chains_give_the_same_results_as_sequential_ones(protocol_tree, tmp_path):
+    """GPUS="a b": chains run two at a time (here on the CPU); every output equals the sequential run's."""
+    root, dataset, _ = protocol_tree
+    code, stdout, stderr = run_all(dataset, tmp_path / "runs", "dispersion", "random", GPUS="a b", DEVICE="cpu")
+    assert code == 0, stdout + stderr
+    assert "on GPU a" in stdout and "on GPU b" in stdout
+    parallel = tmp_path / "runs" / root.name
+    for reference in root.rglob("*.npy"):
+        np.testing.assert_array_equal(np.load(parallel / reference.relative_to(root)), np.load(reference))

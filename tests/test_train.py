@@ -124,3 +124,23 @@ def test_bad_labeled_files_are_refused_and_nothing_is_written(split, tmp_path, c
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {tmp_path / 'bad.npy'}: ") and message in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_pool_predictions_do_not_depend_on_the_batch_size():
+    import data
+    import train
+    from models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(5, width=16).eval()
+    images = torch.randint(0, 256, (50, 3, 16, 16), dtype=torch.uint8)
+    mean, std = torch.full((3,), 0.5), torch.full((3,), 0.25)
+    autocast = torch.autocast("cpu", enabled=False)
+    def prep(batch):
+        return data.normalize(batch, mean, std)
+    labels = [train.predict(model, images, prep, size, autocast) for size in (1, 7, 64)]
+    assert labels[0].shape == (50,)
+    torch.testing.assert_close(labels[0], labels[1], rtol=0, atol=0)
+    torch.testing.assert_close(labels[0], labels[2], rtol=0, atol=0)
+    _, probs = train.predict(model, images, prep, 7, autocast, with_probs=True)
+    torch.testing.assert_close(probs.argmax(1), labels[0], rtol=0, atol=0)

@@ -31,7 +31,8 @@ def test_official_architecture_for_32x32_and_16x16():
     vae = build_vae(32)
     convs = [m for m in vae["encoder"] if isinstance(m, torch.nn.Conv2d)]
     deconvs = [m for m in vae["decoder"] if isinstance(m, torch.nn.ConvTranspose2d)]
-    assert [(c.out_channels, c.kernel_size, c.stride) for c in convs] == [(c, (4, 4), (2, 2)) for c in (128, 256, 512, 1024)]
+    assert [(c.out_channels, c.kernel_size, c.stride) for c in convs] == [(c, (4, 4), (2, 2))
+                                                                          for c in (128, 256, 512, 1024)]
     assert [c.out_channels for c in deconvs] == [512, 256, 128, 3]
     assert vae["mu"].in_features == 1024 * 2 * 2 and vae["mu"].out_features == 32
     assert vae["decoder"][0].out_features == 1024 * 4 * 4
@@ -81,7 +82,8 @@ def test_scores_are_seeded_and_leave_the_global_generator_alone():
     assert not np.array_equal(first, vaal_scores(labeled, pool, 1, 4, seed=6, width=4))
 
 
-@pytest.mark.parametrize("shape, labeled, message", [((20, 20, 3), 4, "multiple of 16"), ((16, 16, 3), 1, "2\\+ labeled")])
+@pytest.mark.parametrize("shape, labeled, message", [((20, 20, 3), 4, "multiple of 16"),
+                                                     ((16, 16, 3), 1, "2\\+ labeled")])
 def test_rejects_images_it_cannot_train_on(shape, labeled, message):
     with pytest.raises(AcquisitionError, match=message):
         vaal_scores(np.zeros((labeled, *shape), np.uint8), np.zeros((5, *shape), np.uint8), 1, 4, seed=0, width=4)
