@@ -191,14 +191,43 @@ SETTINGS_THAT_MUST_MATCH = ("dataset", "labeled", "subset", "epochs", "batch_siz
                             "seed", "track_every", "track_last", "track_augment", "no_track", "bf16")
 
 
-def load_checkpoint(path, args, device):
+def save_checkpoint(path, args, epoch, model, optimizer, scheduler, generators, preds, history, device):
+    """Everything --resume needs to continue exactly: weights, optimiser, schedule, RNG states."""
+    save_torch(path, {
+        "settings": {k: vars(args)[k] for k in SETTINGS_THAT_MUST_MATCH}, "epoch": epoch,
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+        "generators": [g.get_state() for g in generators], "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.zeros(0),
+        "preds": preds, "history": json.dumps(history)})
+
+
+def restore_checkpoint(path, args, model, optimizer, scheduler, generators, preds, device):
+    """Load a checkpoint of the same settings into the given objects; returns (epoch, history)."""
     state = torch.load(path, map_location=device, weights_only=True)
-    saved = state["settings"]
-    differing = [k for k in SETTINGS_THAT_MUST_MATCH if saved.get(k) != vars(args)[k]]
-    if differing:
-        raise FileError(f"{path}: written with other settings ({', '.join(differing)}); "
+    differing = [k for k in SETTINGS_THAT_MUST_MATCH if state["settings"].get(k) != vars(args)[k]]
+    if differing or state["preds"].shape != preds.shape:
+        raise FileError(f"{path}: written with other settings ({', '.join(differing) or 'pool size'}); "
                         f"delete it or run without --resume")
-    return state
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    for generator, saved in zip(generators, state["generators"]):
+        generator.set_state(saved)
+    torch.set_rng_state(state["torch_rng"])
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda_rng"], device)
+    preds.copy_(state["preds"])
+    return state["epoch"], json.loads(state["history"])
+
+
+def write_outputs(out, model, preds, probs, num_classes, metrics):
+    """The run's results, each atomically; metrics.json last, as the mark of a finished run."""
+    if len(preds):
+        save_npy(out / "preds.npy", preds.cpu().numpy().astype(label_dtype(num_classes)))
+        save_npy(out / "probs.npy", probs.float().cpu().numpy())
+    save_torch(out / "model.pt", model.state_dict())
+    rounded = {k: round(v, 3) if k.startswith("seconds") else v for k, v in metrics.items()}
+    save_json(out / "metrics.json", rounded)
 
 
 def main(argv=None):
@@ -245,20 +274,12 @@ def main(argv=None):
     history = {"train_loss": [], "lr": [], "seconds_train": 0.0, "seconds_pool": 0.0}
     start_epoch = 1
     checkpoint_path = out / "checkpoint.pt"
+    generators = (generator, track_generator)
     if args.resume and checkpoint_path.is_file():
-        state = load_checkpoint(checkpoint_path, args, device)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        generator.set_state(state["generator"])
-        track_generator.set_state(state["track_generator"])
-        torch.set_rng_state(state["torch_rng"])
-        if device.type == "cuda":
-            torch.cuda.set_rng_state(state["cuda_rng"], device)
-        preds.copy_(state["preds"])
-        history = json.loads(state["history"])
-        start_epoch = state["epoch"] + 1
-        print(f"resuming {out} after epoch {state['epoch']}", flush=True)
+        done, history = restore_checkpoint(checkpoint_path, args, model, optimizer, scheduler, generators,
+                                           preds, device)
+        start_epoch = done + 1
+        print(f"resuming {out} after epoch {done}", flush=True)
 
     probs = None
     for epoch in range(start_epoch, args.epochs + 1):
@@ -284,13 +305,8 @@ def main(argv=None):
               f"train {t1 - t0:.1f}s  pool {t2 - t1:.1f}s", flush=True)
         stop_now = epoch == args.stop_after_epoch and epoch < args.epochs
         if stop_now or (args.checkpoint_every and epoch % args.checkpoint_every == 0 and epoch < args.epochs):
-            save_torch(checkpoint_path, {
-                "settings": {k: vars(args)[k] for k in SETTINGS_THAT_MUST_MATCH}, "epoch": epoch,
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
-                "track_generator": track_generator.get_state(), "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.zeros(0),
-                "preds": preds, "history": json.dumps(history)})
+            save_checkpoint(checkpoint_path, args, epoch, model, optimizer, scheduler, generators, preds,
+                            history, device)
         if stop_now:
             print(f"{out}: stopped after epoch {epoch}; continue with --resume", flush=True)
             return
@@ -298,20 +314,12 @@ def main(argv=None):
     if epochs_to_track and probs is None:  # --track-augment: the final softmax is on clean images
         probs = predict(model, pool_x, prep, pool_batch, autocast, with_probs=True)[1]
     t3 = time.perf_counter()
-    test_x = data.to_device_images(dataset.test_x, device)
-    test_pred = predict(model, test_x, prep, pool_batch, autocast).cpu().numpy()
-    test_acc = float((test_pred == dataset.test_y).mean())
-    seconds_test = time.perf_counter() - t3
-
-    if epochs_to_track:
-        save_npy(out / "preds.npy", preds.cpu().numpy().astype(label_dtype(dataset.num_classes)))
-        save_npy(out / "probs.npy", probs.float().cpu().numpy())
-    save_torch(out / "model.pt", model.state_dict())
-    save_json(out / "metrics.json", {
+    test_pred = predict(model, data.to_device_images(dataset.test_x, device), prep, pool_batch, autocast)
+    test_acc = float((test_pred.cpu().numpy() == dataset.test_y).mean())  # test images: only here
+    history["seconds_test"] = time.perf_counter() - t3
+    write_outputs(out, model, preds, probs, dataset.num_classes, {
         "test_acc": test_acc, "n_labeled": len(labeled), "n_pool": len(pool), "epochs": args.epochs,
-        "pred_epochs": epochs_to_track, "train_loss": history["train_loss"], "lr": history["lr"],
-        "seconds_train": round(history["seconds_train"], 3), "seconds_pool": round(history["seconds_pool"], 3),
-        "seconds_test": round(seconds_test, 3)})
+        "pred_epochs": epochs_to_track, **history})
     checkpoint_path.unlink(missing_ok=True)
     print(f"{out}: test accuracy {test_acc:.4f} with {len(labeled)} labeled samples", flush=True)
 
