@@ -42,7 +42,7 @@ from files import (
     save_npy,
     save_torch,
 )
-from models import build_model
+from models import build_model, fuse_batchnorm
 
 
 def parse_args(argv=None):
@@ -156,8 +156,12 @@ def train_one_epoch(model, optimizer, images, labels, prep, args, generator, aut
 
 @torch.inference_mode()
 def predict(model, images, prep, batch_size, autocast, generator=None, with_probs=False):
-    """Predicted class [N] (and softmax [N, C] if with_probs) in eval mode; augmented if generator."""
-    model.eval()
+    """Predicted class [N] (and softmax [N, C] if with_probs) in eval mode; augmented if generator.
+
+    Runs a copy of the model with BatchNorm folded into the convolutions: the same function up to
+    float rounding, and 5-20% faster on a CPU (benchmarks/speed.py); `model` is left as it was.
+    """
+    model = fuse_batchnorm(model)
     classes, probs = [], []
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size]

@@ -6,7 +6,8 @@
 One epoch of label-dispersion = training on the labeled set + predicting the whole pool. On the
 same random uint8 images (speed does not depend on content) and the same model, it measures:
   (1) bare compute: forward+backward steps and forward passes on normalised tensors already in
-      memory, at the throughput-best batch size of --batch-sizes;
+      memory, at the throughput-best batch size of --batch-sizes; (1b) the same with the forward
+      passes on the BatchNorm-folded copy that train.py predicts with;
   (2) train.py's own epoch: its train_one_epoch (device-side augmentation) + predict, and the
       ratio to the bare compute for the same number of images;
   (3) a conventional pipeline: a torchvision-style Dataset handing out PIL images, transforms per
@@ -30,7 +31,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import data  # noqa: E402
 import train  # noqa: E402
-from models import build_model  # noqa: E402
+from models import build_model, fuse_batchnorm  # noqa: E402
 
 
 def timed(fn, device, repeats):
@@ -134,12 +135,18 @@ def main():
                                            args.repeats) for b in args.batch_sizes}
     fwd_rates = {b: args.pool / timed(lambda: bare_forward(model, x[pool], b), device, args.repeats)
                  for b in args.batch_sizes}
+    folded = fuse_batchnorm(model)
+    folded_rates = {b: args.pool / timed(lambda: bare_forward(folded, x[pool], b), device, args.repeats)
+                    for b in args.batch_sizes}
     best_train, best_fwd = max(train_rates, key=train_rates.get), max(fwd_rates, key=fwd_rates.get)
+    best_folded = max(folded_rates, key=folded_rates.get)
     bare = args.labeled / train_rates[best_train] + args.pool / fwd_rates[best_fwd]
-    print("batch size  train img/s  forward img/s")
+    bare_folded = args.labeled / train_rates[best_train] + args.pool / folded_rates[best_folded]
+    print("batch size  train img/s  forward img/s  forward, BN folded, img/s")
     for b in args.batch_sizes:
-        print(f"{b:10d}  {train_rates[b]:11.0f}  {fwd_rates[b]:13.0f}")
+        print(f"{b:10d}  {train_rates[b]:11.0f}  {fwd_rates[b]:13.0f}  {folded_rates[b]:25.0f}")
     rows.append(("(1) bare compute (best batch: train %d, forward %d)" % (best_train, best_fwd), bare))
+    rows.append(("(1b) the same, forward with BatchNorm folded (best batch %d)" % best_folded, bare_folded))
 
     pool_batch = args.pool_batch_size or (1024 if device.type == "cuda" else 64)
     generator = torch.Generator(device).manual_seed(0)
@@ -165,7 +172,7 @@ def main():
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.repeats}")
     for name, seconds in rows:
         print(f"{name:70s} {seconds:7.2f} s")
-    print(f"train.py / bare compute: {ours_s / bare:.2f}x")
+    print(f"train.py / bare compute: {ours_s / bare:.2f}x ({ours_s / bare_folded:.2f}x of (1b))")
     if not args.skip_conventional:
         print(f"speedup of train.py over the conventional pipeline: {conv / ours_s:.2f}x")
     print(f"peak memory: {peak:.0f} MiB ({'GPU' if device.type == 'cuda' else 'process RSS'})")

@@ -1,6 +1,6 @@
 import torch
 
-from models import build_model
+from models import build_model, fuse_batchnorm
 
 
 def test_paper_model_has_resnet18_cifar_parameter_count():
@@ -29,3 +29,24 @@ def test_dropout_is_off_by_default_and_on_when_asked():
     noisy.eval()
     noisy.dropout.train()
     assert not torch.allclose(noisy(x), noisy(x))
+
+
+def test_folding_batchnorm_keeps_the_function_and_leaves_the_model_alone():
+    torch.manual_seed(0)
+    model = build_model(10, width=8)
+    for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):  # far from identity
+        bn.weight.data.uniform_(0.5, 2.0)
+        bn.bias.data.normal_(0, 0.5)
+        bn.running_mean.normal_(0, 0.5)
+        bn.running_var.uniform_(0.2, 3.0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.randn(64, 3, 32, 32)
+
+    fused = fuse_batchnorm(model.train())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    assert model.training  # the original keeps its mode, its BatchNorm layers and its weights
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    with torch.no_grad():
+        expected, got = model.eval()(x), fused(x)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+    assert torch.equal(got.argmax(1), expected.argmax(1))
