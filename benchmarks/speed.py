@@ -13,7 +13,7 @@ same random uint8 images (speed does not depend on content) and the same model, 
   (3) a conventional pipeline: a torchvision-style Dataset handing out PIL images, transforms per
       image (RandomCrop(32, padding=4), RandomHorizontalFlip, ToTensor, Normalize), a DataLoader
       with batch 128 for training and 1000 for the pool (num_workers 0 and 2, the faster counts),
-      and train.py's speedup over it.
+      and train.py's speedup over it; (2) and (3) take turns in each repetition.
 Each time is the median of --repeats runs; peak memory is the process's (CPU) or the GPU's.
 """
 import argparse
@@ -34,19 +34,29 @@ import train  # noqa: E402
 from models import build_model, fuse_batchnorm  # noqa: E402
 
 
+def timed_together(fns, device, repeats):
+    """{name: median wall seconds} of each fn() over `repeats` rounds, after one warm-up round.
+
+    The functions take turns within each round, so a slow spell of the machine (other tenants,
+    clock changes) hits all of them alike and their ratios stay fair.
+    """
+    times = {name: [] for name in fns}
+    for round_ in range(repeats + 1):
+        for name, fn in fns.items():
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            if round_ > 0:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def timed(fn, device, repeats):
     """Median wall seconds of fn() over `repeats` runs, after one warm-up run."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return timed_together({"fn": fn}, device, repeats)["fn"]
 
 
 def bare_train(model, optimizer, x, y, batch_size):
@@ -130,7 +140,6 @@ def main():
     y = torch.from_numpy(labels).to(device)
     lab, pool = slice(0, args.labeled), slice(args.labeled, None)
 
-    rows = []
     train_rates = {b: args.labeled / timed(lambda: bare_train(model, optimizer, x[lab], y[lab], b), device,
                                            args.repeats) for b in args.batch_sizes}
     fwd_rates = {b: args.pool / timed(lambda: bare_forward(model, x[pool], b), device, args.repeats)
@@ -140,13 +149,15 @@ def main():
                     for b in args.batch_sizes}
     best_train, best_fwd = max(train_rates, key=train_rates.get), max(fwd_rates, key=fwd_rates.get)
     best_folded = max(folded_rates, key=folded_rates.get)
-    bare = args.labeled / train_rates[best_train] + args.pool / fwd_rates[best_fwd]
-    bare_folded = args.labeled / train_rates[best_train] + args.pool / folded_rates[best_folded]
     print("batch size  train img/s  forward img/s  forward, BN folded, img/s")
     for b in args.batch_sizes:
         print(f"{b:10d}  {train_rates[b]:11.0f}  {fwd_rates[b]:13.0f}  {folded_rates[b]:25.0f}")
-    rows.append(("(1) bare compute (best batch: train %d, forward %d)" % (best_train, best_fwd), bare))
-    rows.append(("(1b) the same, forward with BatchNorm folded (best batch %d)" % best_folded, bare_folded))
+    def bare():
+        bare_train(model, optimizer, x[lab], y[lab], best_train)
+        bare_forward(model, x[pool], best_fwd)
+    def bare_folded():
+        bare_train(model, optimizer, x[lab], y[lab], best_train)
+        bare_forward(folded, x[pool], best_folded)
 
     pool_batch = args.pool_batch_size or (1024 if device.type == "cuda" else 64)
     generator = torch.Generator(device).manual_seed(0)
@@ -157,24 +168,27 @@ def main():
     def ours():
         train.train_one_epoch(model, optimizer, x_u8[lab], y[lab], prep, opts, generator, autocast)
         train.predict(model, x_u8[pool], prep, pool_batch, autocast)
-    ours_s = timed(ours, device, args.repeats)
-    rows.append((f"(2) train.py epoch (train batch {args.train_batch_size}, pool batch {pool_batch})", ours_s))
-
+    epochs = {f"(1) bare compute (best batch: train {best_train}, forward {best_fwd})": bare,
+              f"(1b) the same, forward with BatchNorm folded (best batch {best_folded})": bare_folded,
+              f"(2) train.py epoch (train batch {args.train_batch_size}, pool batch {pool_batch})": ours}
     if not args.skip_conventional:
         split = ((images[lab], labels[lab]), (images[pool], labels[pool]))
-        conv = min(timed(lambda w=w: conventional_epoch(model, optimizer, *split, mean, std, device, w), device,
-                         args.repeats) for w in (0, 2))
-        rows.append(("(3) conventional DataLoader + PIL epoch (batch 128 / 1000)", conv))
+        for workers in (0, 2):
+            epochs[f"(3) conventional DataLoader + PIL epoch (batch 128 / 1000, {workers} workers)"] = (
+                lambda w=workers: conventional_epoch(model, optimizer, *split, mean, std, device, w))
+    seconds = timed_together(epochs, device, args.repeats)  # all take turns: fair ratios
+    bare_s, bare_folded_s, ours_s, *conv_s = seconds.values()
+    conv = min(conv_s, default=None)  # the faster worker count
 
     peak = (torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(f"\n{args.labeled} labeled + {args.pool} pool images, ResNet-18 width {args.width}, {device}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.repeats}")
-    for name, seconds in rows:
-        print(f"{name:70s} {seconds:7.2f} s")
-    print(f"train.py / bare compute: {ours_s / bare:.2f}x ({ours_s / bare_folded:.2f}x of (1b))")
-    if not args.skip_conventional:
-        print(f"speedup of train.py over the conventional pipeline: {conv / ours_s:.2f}x")
+    for name, median in seconds.items():
+        print(f"{name:75s} {median:7.2f} s")
+    print(f"train.py / bare compute: {ours_s / bare_s:.2f}x ({ours_s / bare_folded_s:.2f}x of (1b))")
+    if conv is not None:
+        print(f"speedup of train.py over the conventional pipeline (faster worker count): {conv / ours_s:.2f}x")
     print(f"peak memory: {peak:.0f} MiB ({'GPU' if device.type == 'cuda' else 'process RSS'})")
 
 
