@@ -224,6 +224,24 @@ def restore_checkpoint(path, args, model, optimizer, scheduler, generators, pred
     return state["epoch"], json.loads(state["history"])
 
 
+def write_run_description(out, args, dataset, labeled, pool, device, channel_mean, channel_std):
+    """config.json (every setting and the environment), pool.npy and labeled.npy."""
+    config = dict(vars(args), device=str(device), n_train=len(dataset.train_y), n_labeled=len(labeled),
+                  n_pool=len(pool), num_classes=dataset.num_classes, classes=dataset.classes,
+                  channel_mean=channel_mean.tolist(), channel_std=channel_std.tolist(),
+                  environment=environment(device))
+    save_json(out / "config.json", config)
+    save_npy(out / "pool.npy", pool.astype(index_dtype(len(dataset.train_y))))
+    if not (out / "labeled.npy").exists() or not (out / "labeled.npy").samefile(args.labeled):
+        save_npy(out / "labeled.npy", labeled.astype(index_dtype(len(dataset.train_y))))
+
+
+def test_accuracy(model, dataset, prep, batch_size, autocast, device):
+    """Fraction of the test set classified correctly; the only place the test images are used."""
+    test_pred = predict(model, data.to_device_images(dataset.test_x, device), prep, batch_size, autocast)
+    return float((test_pred.cpu().numpy() == dataset.test_y).mean())
+
+
 def write_outputs(out, model, preds, probs, num_classes, metrics):
     """The run's results, each atomically; metrics.json last, as the mark of a finished run."""
     if len(preds):
@@ -247,14 +265,7 @@ def main(argv=None):
     (out / "metrics.json").unlink(missing_ok=True)  # this folder is "not done" until we finish
     remove_stale_temporaries(out)
     channel_mean, channel_std = dataset.channel_stats()
-    config = dict(vars(args), device=str(device), n_train=len(dataset.train_y), n_labeled=len(labeled),
-                  n_pool=len(pool), num_classes=dataset.num_classes, classes=dataset.classes,
-                  channel_mean=channel_mean.tolist(), channel_std=channel_std.tolist(),
-                  environment=environment(device))
-    save_json(out / "config.json", config)
-    save_npy(out / "pool.npy", pool.astype(index_dtype(len(dataset.train_y))))
-    if not (out / "labeled.npy").exists() or not (out / "labeled.npy").samefile(args.labeled):
-        save_npy(out / "labeled.npy", labeled.astype(index_dtype(len(dataset.train_y))))
+    write_run_description(out, args, dataset, labeled, pool, device, channel_mean, channel_std)
 
     # Everything lives on the device as uint8; batches are augmented and normalised there.
     mean, std = (torch.from_numpy(s).to(device) for s in (channel_mean, channel_std))
@@ -318,8 +329,7 @@ def main(argv=None):
     if epochs_to_track and probs is None:  # --track-augment: the final softmax is on clean images
         probs = predict(model, pool_x, prep, pool_batch, autocast, with_probs=True)[1]
     t3 = time.perf_counter()
-    test_pred = predict(model, data.to_device_images(dataset.test_x, device), prep, pool_batch, autocast)
-    test_acc = float((test_pred.cpu().numpy() == dataset.test_y).mean())  # test images: only here
+    test_acc = test_accuracy(model, dataset, prep, pool_batch, autocast, device)
     history["seconds_test"] = time.perf_counter() - t3
     write_outputs(out, model, preds, probs, dataset.num_classes, {
         "test_acc": test_acc, "n_labeled": len(labeled), "n_pool": len(pool), "epochs": args.epochs,
