@@ -27,6 +27,21 @@ def band(ax, x, mean, std, **style):
         ax.fill_between(x, low, high, where=has_std, color=line.get_color(), alpha=0.2, linewidth=0)
 
 
+MARKERS = "os^Dvp<>hX*"
+
+
+def method_style(name):
+    """The same colour and marker for a method in every figure, distinct for up to 20 methods
+    (matplotlib's default cycle repeats after 10); the paper's method and random stand out."""
+    if name == "random":
+        return {"color": "gray", "linestyle": "--", "marker": "."}
+    if name == "oracle":
+        return {"color": "black", "linestyle": ":", "marker": "."}
+    index = sum(map(ord, name.split(" ")[0]))  # stable across runs and method sets
+    style = {"color": plt.get_cmap("tab20")(index % 20), "marker": MARKERS[index % len(MARKERS)]}
+    return {**style, "linewidth": 2.5, "color": "tab:red"} if name == "dispersion" else style
+
+
 def save(fig, path):
     fig.savefig(path, dpi=150, bbox_inches="tight")
     plt.close(fig)
@@ -38,8 +53,8 @@ def learning_curves(stats, alldata, path, title):
     for method, s in stats.items():
         done = s["n"] > 0
         if done.any():
-            band(ax, s["pct"][done], s["mean"][done], s["std"][done], marker="o",
-                 label=f"{method} ({seeds_label(s['n'])})")
+            band(ax, s["pct"][done], s["mean"][done], s["std"][done],
+                 label=f"{method} ({seeds_label(s['n'])})", **method_style(method))
     mean, std, n = alldata
     if n:
         ax.axhline(mean, color="black", linestyle="--", label=f"all data ({seeds_label([n])})")
@@ -48,22 +63,21 @@ def learning_curves(stats, alldata, path, title):
     ax.set(xlabel="labeled data (% of the training set used)", ylabel="test accuracy (%)",
            title=f"{title}: mean ± 1 std over seeds")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside: the curves stay visible
     save(fig, path)
 
 
 def informativeness(fractions, info, path, title):
     """info: {score: {"curve": (mean, std, n) of [F] accuracies in %, ...}}."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    styles = {"random": {"color": "gray", "linestyle": "--"}, "oracle": {"color": "black", "linestyle": ":"}}
     for name in sorted(info, key=lambda k: np.nanmean(info[k]["curve"][0])):  # most informative first
         mean, std, n = info[name]["curve"]
         band(ax, 100 * np.asarray(fractions), mean, std, label=f"{name} ({seeds_label(n)})",
-             **styles.get(name, {"marker": "."}))
+             **method_style(name))
     ax.set(xlabel="top p% of the pool by score", ylabel="accuracy of the initial model on them (%)",
            title=f"{title}: informativeness (lower = more informative)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside: the curves stay visible
     save(fig, path)
 
 
