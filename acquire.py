@@ -71,10 +71,11 @@ class RunData:
 
     @cached_property
     def dataset(self):
-        """data.ImageData of the run's dataset (images and true labels)."""
+        """data.ImageData of the run's dataset (images and true labels); never downloads: the
+        training of this run already fetched and cached it under data_root."""
         import data
 
-        dataset = data.load_dataset(self.config["dataset"], self.data_root)
+        dataset = data.load_dataset(self.config["dataset"], self.data_root, download=False)
         if len(dataset.train_y) != self.n_train or dataset.num_classes != self.num_classes:
             raise FileError(f"{self.dir}: trained on {self.n_train} images of {self.num_classes} classes, "
                             f"but {self.config['dataset']} has {len(dataset.train_y)} of {dataset.num_classes}")

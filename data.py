@@ -45,7 +45,7 @@ class ImageData:
         """Per-channel mean and std of the training images, on the [0, 1] scale (section 4.1).
 
         From each channel's histogram of the 256 uint8 values: exact counts, no float copy of the
-        images, and 3x faster than summing floats on CIFAR-10.
+        images.
         """
         pixels = self.train_x.reshape(-1, 3)
         counts = np.stack([np.bincount(pixels[:, c], minlength=256) for c in range(3)])  # [3, 256]

@@ -139,13 +139,18 @@ def incomplete_lines(tree):
 
 # ---- the initial model's pool: informativeness (section 3.2) and examples (Fig. 1) -------------------
 
-def reference_run(tree, seed):
-    """(method, RunData) of cycle0 of the seed's dispersion chain, else of the first chain with preds and probs."""
-    for method in sorted(tree.chains, key=lambda m: (m != "dispersion", m)):
-        run = tree.run_dir(method, seed, 0)
-        if tree.chains[method].get(seed, {}).get(0) and (run / "preds.npy").is_file() and (run / "probs.npy").is_file():
-            return method, RunData(run)
-    return None, None
+def reference_runs(tree, data_root=None):
+    """{seed: (method, RunData)}: cycle0 of the seed's dispersion chain, else of the first chain with
+    preds and probs; seeds without one are left out."""
+    found = {}
+    for seed in tree.seeds:
+        for method in sorted(tree.chains, key=lambda m: (m != "dispersion", m)):
+            run = tree.run_dir(method, seed, 0)
+            if (tree.chains[method].get(seed, {}).get(0) and (run / "preds.npy").is_file()
+                    and (run / "probs.npy").is_file()):
+                found[seed] = method, RunData(run, data_root)
+                break
+    return found
 
 
 def saved_scores(tree, seed, labels):
@@ -161,13 +166,12 @@ def saved_scores(tree, seed, labels):
     return found
 
 
-def informativeness(tree, labels):
-    """{score: {"curve": (mean, std, n) of [F] accuracies in %, "auroc": (mean, std, n)}}, and notes."""
+def informativeness(tree, labels, references=None):
+    """{score: {"curve": (mean, std, n) of [F] accuracies in %, "auroc": (mean, std, n)}}, and notes.
+
+    references: reference_runs(tree), if already found (their loaded arrays are reused)."""
     per_seed, used, pool_acc = {}, [], []
-    for seed in tree.seeds:
-        method, run = reference_run(tree, seed)
-        if run is None:
-            continue
+    for seed, (method, run) in (references or reference_runs(tree)).items():
         correct = run.probs.argmax(1) == labels[run.pool]
         used.append(f"{method}/seed{seed}")
         pool_acc.append(100 * correct.mean())
@@ -201,27 +205,17 @@ def example_panels(run, dataset, n_last=5):
     return panels
 
 
-def load_images(run, data_root):
-    """The run's dataset, without downloading; checked against the run's config."""
-    import data
-
-    dataset = data.load_dataset(run.config["dataset"], data_root or run.data_root, download=False)
-    if len(dataset.train_y) != run.n_train or dataset.num_classes != run.num_classes:
-        raise FileError(f"{run.config['dataset']}: {len(dataset.train_y)} images of {dataset.num_classes} classes, "
-                        f"but {run.dir} was trained on {run.n_train} of {run.num_classes}")
-    return dataset
-
-
 def analyse_pool(tree, data_root, out):
     """Write informativeness.png/.csv, auroc.md and examples.png; return summary lines."""
-    runs = [run for _, run in (reference_run(tree, seed) for seed in tree.seeds) if run]
-    if not runs:
+    references = reference_runs(tree, data_root)
+    if not references:
         return ["informativeness, examples: skipped (no finished cycle0 with preds.npy and probs.npy)"]
+    _, run = next(iter(references.values()))
     try:
-        run, dataset = runs[0], load_images(runs[0], data_root)
+        dataset = run.dataset  # checked against the run's config; never downloads
     except (FileError, OSError, ValueError) as e:
         return [f"informativeness, examples: skipped (true labels unavailable: {e}; see --data-root)"]
-    info, notes = informativeness(tree, dataset.train_y)
+    info, notes = informativeness(tree, dataset.train_y, references)
     rows = [(name, f"{100 * f:.0f}", float(v["curve"][0][j]), float(v["curve"][1][j]), int(v["curve"][2][j]))
             for name, v in info.items() for j, f in enumerate(FRACTIONS)]
     (out / "informativeness.csv").write_text(csv_text(["score", "top_pct", "acc_mean", "acc_std", "n_seeds"], rows))

@@ -159,7 +159,7 @@ def predict(model, images, prep, batch_size, autocast, generator=None, with_prob
     """Predicted class [N] (and softmax [N, C] if with_probs) in eval mode; augmented if generator.
 
     Runs a copy of the model with BatchNorm folded into the convolutions: the same function up to
-    float rounding, and about 10% faster on a CPU (benchmarks/speed.py); `model` is left as it was.
+    float rounding, and faster (benchmarks/speed.py prints both forward rates); `model` is left as it was.
     """
     model = fuse_batchnorm(model)
     classes, probs = [], []
