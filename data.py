@@ -11,12 +11,14 @@ and augmented with a random crop from 4-pixel zero padding plus a horizontal fli
 section 4.1), on whole batches of tensors on the device.
 
 Command line (used by run_all.sh to draw the shared initial labeled set of a seed):
-  python data.py initial --dataset D --seed S --out-dir DIR [--fraction 0.1] [--subset N]
-writes DIR/universe.npy (the training indices taking part: all of them, or a random N) and
-DIR/labeled.npy (a random `fraction` of the universe).
+  python data.py initial --dataset D --seed S --out-dir DIR [--fraction 0.1] [--universe-size N]
+writes DIR/universe.npy (the training indices taking part in active learning: all of them, or a
+random N) and DIR/labeled.npy (a random `fraction` of the universe).
 """
 import argparse
+import fcntl
 import hashlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,19 +62,35 @@ def load_dataset(name, data_root="./data", download=True):
     data_root = Path(data_root)
     if name in ("cifar10", "cifar100"):
         cache = data_root / "cache" / f"{name}.npz"
-        if not cache.is_file():
-            _save_cache(cache, _decode_torchvision_cifar(name, data_root, download))
+        with _locked(cache):
+            if not cache.is_file():
+                _save_cache(cache, _decode_torchvision_cifar(name, data_root, download))
     elif name.startswith("folder:"):
         folder = Path(name[len("folder:"):]).expanduser().resolve()
         files = _list_image_folder(folder)
         cache = data_root / "cache" / f"folder-{folder.name}-{_listing_hash(folder, files)}.npz"
-        if not cache.is_file():
-            _save_cache(cache, _decode_image_folder(folder, files))
+        with _locked(cache):
+            if not cache.is_file():
+                _save_cache(cache, _decode_image_folder(folder, files))
     else:
         raise FileError(f"--dataset: unknown dataset '{name}'; expected cifar10, cifar100 or folder:PATH")
     with np.load(cache, allow_pickle=False) as z:
         return ImageData(z["train_x"], z["train_y"].astype(np.int64), z["test_x"],
                          z["test_y"].astype(np.int64), [str(c) for c in z["classes"]])
+
+
+@contextmanager
+def _locked(cache):
+    """Hold an exclusive lock beside `cache` while it is built: torchvision downloads and extracts
+    in place, so concurrent runs (a Slurm array, GPUS="0 1") must take turns; the ones that waited
+    then find the finished cache. A no-op wait when the cache exists already."""
+    if cache.is_file():
+        yield
+        return
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with open(cache.with_name(cache.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed, also if we are killed
+        yield
 
 
 def _save_cache(path, data):
@@ -89,7 +107,9 @@ def _decode_torchvision_cifar(name, data_root, download):
         train = cls(str(data_root), train=True, download=download)
         test = cls(str(data_root), train=False, download=False)
     except Exception as e:  # torchvision raises RuntimeError or URLError; say which folder and why
-        raise FileError(f"--dataset {name}: could not load or download it into {data_root} ({e})") from None
+        raise FileError(f"--dataset {name}: could not load or download it into {data_root} ({e}); "
+                        f"without network, put {cls.filename} (from {cls.url}) into {data_root}, "
+                        f"or use --dataset folder:PATH with the images") from None
     return ImageData(np.asarray(train.data, np.uint8), np.asarray(train.targets, np.int64),
                      np.asarray(test.data, np.uint8), np.asarray(test.targets, np.int64),
                      list(train.classes))
@@ -182,14 +202,14 @@ def random_crop_flip(images, generator, padding=4):
     return crop_flip(images, tops, lefts, flips, padding)
 
 
-def draw_initial(n_train, fraction, seed, subset=None):
+def draw_initial(n_train, fraction, seed, universe_size=None):
     """The universe of training indices taking part and a random `fraction` of it to label first.
 
     Drawn once per seed and shared by every method (paper, section 4.1). Returns (universe,
     labeled), both sorted.
     """
     rng = np.random.default_rng(seed)
-    universe = np.arange(n_train) if subset is None else rng.choice(n_train, subset, replace=False)
+    universe = np.arange(n_train) if universe_size is None else rng.choice(n_train, universe_size, replace=False)
     n_labeled = int(round(fraction * len(universe)))
     labeled = rng.choice(universe, n_labeled, replace=False)
     dtype = index_dtype(n_train)
@@ -197,12 +217,14 @@ def draw_initial(n_train, fraction, seed, subset=None):
 
 
 def _initial_command(args):
+    if args.subset is not None:
+        raise FileError("--subset was renamed --universe-size (how many training images take part)")
     n_train = len(load_dataset(args.dataset, args.data_root).train_y)
-    if args.subset is not None and not 0 < args.subset <= n_train:
-        raise FileError(f"--subset: expected 1..{n_train} (the training set's size), got {args.subset}")
+    if args.universe_size is not None and not 0 < args.universe_size <= n_train:
+        raise FileError(f"--universe-size: expected 1..{n_train} (the training set's size), got {args.universe_size}")
     if not 0 < args.fraction < 1:
         raise FileError(f"--fraction: expected a number in (0, 1), got {args.fraction}")
-    universe, labeled = draw_initial(n_train, args.fraction, args.seed, args.subset)
+    universe, labeled = draw_initial(n_train, args.fraction, args.seed, args.universe_size)
     save_npy(Path(args.out_dir) / "universe.npy", universe)
     save_npy(Path(args.out_dir) / "labeled.npy", labeled)
     print(f"{args.out_dir}: {len(labeled)} labeled of {len(universe)} training samples")
@@ -217,8 +239,9 @@ def main(argv=None):
     initial.add_argument("--seed", type=int, required=True)
     initial.add_argument("--fraction", type=float, default=0.1,
                          help="initial labeled fraction (10%%, paper section 4.1)")
-    initial.add_argument("--subset", type=int, default=None,
+    initial.add_argument("--universe-size", type=int, default=None,
                          help="use a random subset of this many training images (quick runs)")
+    initial.add_argument("--subset", help=argparse.SUPPRESS)  # the old name of --universe-size
     initial.add_argument("--out-dir", required=True)
     args = parser.parse_args(argv)
     try:

@@ -63,7 +63,10 @@ class ResNet18(nn.Module):
 
     def forward(self, x, return_features=False):
         features = self.features(x)
-        logits = self.classifier(self.dropout(features))
+        # The classifier runs in float32 even under bfloat16 autocast: bf16 logits (8 bits of
+        # mantissa) would round near-ties and change the argmax that label-dispersion records.
+        with torch.autocast(features.device.type, enabled=False):
+            logits = self.classifier(self.dropout(features.float()))
         return (logits, features) if return_features else logits
 
 

@@ -4,10 +4,11 @@ This is the training step of one active-learning cycle (paper, sections 3.1 and 
 every epoch the model, in eval mode and without augmentation, predicts the class of every
 unlabeled pool sample; those predictions are what label-dispersion (Eq. 1-2) is computed from.
 
-    python train.py --dataset cifar10 --labeled labeled.npy --out RUN [--subset universe.npy]
+    python train.py --dataset cifar10 --labeled labeled.npy --out RUN [--universe universe.npy]
 
-Reads --labeled (indices into the training set) and optionally --subset (the training indices
-taking part; the pool is subset minus labeled, or the whole training set minus labeled).
+Reads --labeled (indices into the training set) and optionally --universe (the training indices
+taking part in active learning; the pool is the universe minus the labeled set; default: the
+whole training set).
 Writes into RUN, each file atomically; metrics.json comes last, so its presence means "done":
   config.json   every setting, the library versions, git commit and device
   labeled.npy   [L] sorted labeled training indices (a copy of --labeled unless it is this file)
@@ -21,6 +22,7 @@ Writes into RUN, each file atomically; metrics.json comes last, so its presence 
 """
 import argparse
 import json
+import os
 import platform
 import subprocess
 import time
@@ -50,7 +52,9 @@ def parse_args(argv=None):
     p.add_argument("--dataset", required=True, help="cifar10, cifar100 or folder:PATH")
     p.add_argument("--data-root", default="./data", help="download and cache folder")
     p.add_argument("--labeled", required=True, help=".npy of labeled training indices")
-    p.add_argument("--subset", default=None, help=".npy of the training indices taking part (default: all)")
+    p.add_argument("--universe", default=None,
+                   help=".npy of the training indices taking part; pool = universe - labeled (default: all)")
+    p.add_argument("--subset", help=argparse.SUPPRESS)  # the old name of --universe: refused below
     p.add_argument("--out", required=True, help="run folder to write")
     p.add_argument("--epochs", type=int, default=100, help="100 (paper, section 4.1)")
     p.add_argument("--batch-size", type=int, default=256, help="256 (authors' code; paper silent)")
@@ -84,6 +88,9 @@ def parse_args(argv=None):
     p.add_argument("--stop-after-epoch", type=int, default=None,
                    help="save a checkpoint after this epoch and exit (split a long run over job slots)")
     args = p.parse_args(argv)
+    if args.subset is not None:
+        raise FileError("--subset was renamed --universe (the .npy of the training indices taking part)")
+    del args.subset
     if args.milestones is None:
         args.milestones = [int(round(0.6 * args.epochs)), int(round(0.8 * args.epochs))]
     for flag in ("epochs", "batch_size", "width", "track_every"):
@@ -103,6 +110,7 @@ def tracked_epochs(args):
 
 
 def resolve_device(name):
+    """auto: the first CUDA GPU, else Apple's MPS, else the CPU."""
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -110,12 +118,34 @@ def resolve_device(name):
     return torch.device(name)
 
 
+def setup_device(args):
+    """The compute device, with the backend settings this run asks for (call before any CUDA work)."""
+    if args.deterministic:
+        # cuBLAS is reproducible only with a fixed workspace, read when CUDA starts (PyTorch's
+        # reproducibility notes); a value the user set is kept.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    device = resolve_device(args.device)
+    torch.use_deterministic_algorithms(args.deterministic)
+    # Shapes never change within a run, so cuDNN's autotuner pays off; it is not reproducible.
+    torch.backends.cudnn.benchmark = not args.deterministic
+    return device
+
+
+def describe_device(device):
+    """One line for the log: which device trains, so a CPU run of the paper preset is never silent."""
+    if device.type == "cuda":
+        return f"cuda:{device.index or 0} ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    return str(device)
+
+
 def split_pool(args, n_train):
-    """(labeled, pool) index arrays; the pool is the subset (or everything) minus the labeled set."""
+    """(labeled, pool) index arrays; the pool is the universe (or everything) minus the labeled set."""
     labeled = load_indices(args.labeled, n_train)
-    universe = np.arange(n_train) if args.subset is None else load_indices(args.subset, n_train)
+    universe = np.arange(n_train) if args.universe is None else load_indices(args.universe, n_train)
     if not np.isin(labeled, universe).all():
-        raise FileError(f"{args.labeled}: holds indices outside the subset {args.subset}")
+        raise FileError(f"{args.labeled}: holds indices outside the universe {args.universe}")
     if len(labeled) < 2:
         raise FileError(f"{args.labeled}: expected at least 2 labeled indices, found {len(labeled)}")
     pool = np.setdiff1d(universe, labeled)  # sorted, disjoint from labeled by construction
@@ -190,7 +220,7 @@ def environment(device):
             or platform.machine(), "torch_threads": torch.get_num_threads()}
 
 
-SETTINGS_THAT_MUST_MATCH = ("dataset", "labeled", "subset", "epochs", "batch_size", "lr", "momentum",
+SETTINGS_THAT_MUST_MATCH = ("dataset", "labeled", "universe", "epochs", "batch_size", "lr", "momentum",
                             "nesterov", "weight_decay", "milestones", "gamma", "width", "dropout",
                             "seed", "track_every", "track_last", "track_augment", "no_track", "bf16")
 
@@ -200,18 +230,27 @@ def save_checkpoint(path, args, epoch, model, optimizer, scheduler, generators, 
     save_torch(path, {
         "settings": {k: vars(args)[k] for k in SETTINGS_THAT_MUST_MATCH}, "epoch": epoch,
         "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-        "generators": [g.get_state() for g in generators], "torch_rng": torch.get_rng_state(),
+        "device_type": device.type, "generators": [g.get_state() for g in generators],
+        "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.zeros(0),
         "preds": preds, "history": json.dumps(history)})
 
 
 def restore_checkpoint(path, args, model, optimizer, scheduler, generators, preds, device):
-    """Load a checkpoint of the same settings into the given objects; returns (epoch, history)."""
-    state = torch.load(path, map_location=device, weights_only=True)
+    """Load a checkpoint of the same settings into the given objects; returns (epoch, history).
+
+    Loaded to the CPU first: RNG states must stay CPU byte tensors, and load_state_dict copies the
+    weights and the optimiser's buffers to wherever the model lives.
+    """
+    state = torch.load(path, map_location="cpu", weights_only=True)
     differing = [k for k in SETTINGS_THAT_MUST_MATCH if state["settings"].get(k) != vars(args)[k]]
     if differing or state["preds"].shape != preds.shape:
         raise FileError(f"{path}: written with other settings ({', '.join(differing) or 'pool size'}); "
                         f"delete it or run without --resume")
+    saved_on = state.get("device_type", device.type)
+    if saved_on != device.type:  # a CPU and a CUDA generator have different states and streams
+        raise FileError(f"{path}: written on {saved_on}, but this run is on {device.type}; resume it on "
+                        f"{saved_on} (--device), or delete it to start this training again")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
@@ -255,8 +294,8 @@ def write_outputs(out, model, preds, probs, num_classes, metrics):
 def main(argv=None):
     args = parse_args(argv)
     out = Path(args.out)
-    device = resolve_device(args.device)
-    torch.use_deterministic_algorithms(args.deterministic)
+    device = setup_device(args)
+    print(f"{out}: training on {describe_device(device)}", flush=True)
     dataset = data.load_dataset(args.dataset, args.data_root)
     labeled, pool = split_pool(args, len(dataset.train_y))
     epochs_to_track = tracked_epochs(args) if len(pool) else []

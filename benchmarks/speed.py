@@ -14,9 +14,11 @@ same random uint8 images (speed does not depend on content) and the same model, 
       image (RandomCrop(32, padding=4), RandomHorizontalFlip, ToTensor, Normalize), a DataLoader
       with batch 128 for training and 1000 for the pool (num_workers 0 and 2, the faster counts),
       and train.py's speedup over it; (2) and (3) take turns in each repetition.
+With --bf16, (1) and (2) are timed a second time under bfloat16 autocast (CUDA), in the same rounds.
 Each time is the median of --repeats runs; peak memory is the process's (CPU) or the GPU's.
 """
 import argparse
+import contextlib
 import resource
 import statistics
 import sys
@@ -59,20 +61,22 @@ def timed(fn, device, repeats):
     return timed_together({"fn": fn}, device, repeats)["fn"]
 
 
-def bare_train(model, optimizer, x, y, batch_size):
+def bare_train(model, optimizer, x, y, batch_size, autocast=contextlib.nullcontext()):
     model.train()
     for start in range(0, len(x), batch_size):
-        loss = F.cross_entropy(model(x[start:start + batch_size]), y[start:start + batch_size])
+        with autocast:
+            loss = F.cross_entropy(model(x[start:start + batch_size]), y[start:start + batch_size])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
 
 
 @torch.inference_mode()
-def bare_forward(model, x, batch_size):
+def bare_forward(model, x, batch_size, autocast=contextlib.nullcontext()):
     model.eval()
     for start in range(0, len(x), batch_size):
-        model(x[start:start + batch_size]).argmax(1)
+        with autocast:
+            model(x[start:start + batch_size]).argmax(1)
 
 
 class PilDataset(torch.utils.data.Dataset):
@@ -109,7 +113,7 @@ def conventional_epoch(model, optimizer, labeled, pool, mean, std, device, worke
         [model(x.to(device)).argmax(1).cpu() for x, _ in pool_loader]
 
 
-def parse_args():
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cpu")
     p.add_argument("--width", type=int, default=16)
@@ -120,11 +124,14 @@ def parse_args():
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 64, 128, 256, 512])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--skip-conventional", action="store_true")
-    return p.parse_args()
+    p.add_argument("--workers", type=int, nargs="+", default=[0, 2],
+                   help="DataLoader worker counts for (3); the faster one is compared")
+    p.add_argument("--bf16", action="store_true", help="also time (1) and (2) under bfloat16 autocast")
+    return p.parse_args(argv)
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    args = parse_args(argv)
     device = torch.device(args.device)
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
@@ -165,20 +172,25 @@ def main():
     autocast = torch.autocast(device.type, enabled=False)
     def prep(batch):
         return data.normalize(batch, mean_t, std_t, layout)
-    def ours():
+    def ours(autocast=autocast):
         train.train_one_epoch(model, optimizer, x_u8[lab], y[lab], prep, opts, generator, autocast)
         train.predict(model, x_u8[pool], prep, pool_batch, autocast)
     epochs = {f"(1) bare compute (best batch: train {best_train}, forward {best_fwd})": bare,
               f"(1b) the same, forward with BatchNorm folded (best batch {best_folded})": bare_folded,
               f"(2) train.py epoch (train batch {args.train_batch_size}, pool batch {pool_batch})": ours}
+    if args.bf16:
+        bf16 = torch.autocast(device.type, torch.bfloat16)
+        epochs["(1) bf16: bare compute, same batches"] = lambda: (
+            bare_train(model, optimizer, x[lab], y[lab], best_train, bf16), bare_forward(model, x[pool], best_fwd, bf16))
+        epochs["(2) bf16: train.py epoch (--bf16)"] = lambda: ours(bf16)
     if not args.skip_conventional:
         split = ((images[lab], labels[lab]), (images[pool], labels[pool]))
-        for workers in (0, 2):
+        for workers in args.workers:
             epochs[f"(3) conventional DataLoader + PIL epoch (batch 128 / 1000, {workers} workers)"] = (
                 lambda w=workers: conventional_epoch(model, optimizer, *split, mean, std, device, w))
     seconds = timed_together(epochs, device, args.repeats)  # all take turns: fair ratios
-    bare_s, bare_folded_s, ours_s, *conv_s = seconds.values()
-    conv = min(conv_s, default=None)  # the faster worker count
+    bare_s, bare_folded_s, ours_s = list(seconds.values())[:3]
+    conv = min((v for k, v in seconds.items() if k.startswith("(3)")), default=None)  # faster worker count
 
     peak = (torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
@@ -187,6 +199,10 @@ def main():
     for name, median in seconds.items():
         print(f"{name:75s} {median:7.2f} s")
     print(f"train.py / bare compute: {ours_s / bare_s:.2f}x ({ours_s / bare_folded_s:.2f}x of (1b))")
+    if args.bf16:
+        bare_bf16, ours_bf16 = seconds["(1) bf16: bare compute, same batches"], seconds["(2) bf16: train.py epoch (--bf16)"]
+        print(f"bf16: train.py / bare compute: {ours_bf16 / bare_bf16:.2f}x; "
+              f"train.py epoch float32 time / bf16 time: {ours_s / ours_bf16:.2f}x")
     if conv is not None:
         print(f"speedup of train.py over the conventional pipeline (faster worker count): {conv / ours_s:.2f}x")
     print(f"peak memory: {peak:.0f} MiB ({'GPU' if device.type == 'cuda' else 'process RSS'})")

@@ -50,7 +50,7 @@ def run_script(*args, cwd=None, env=None, check=True):
 
 # A tiny version of the protocol: 36 training images, 20% initial, +10% per cycle, 2 cycles,
 # 3 epochs with a checkpoint after each (so resuming from checkpoints is exercised too).
-PROTOCOL = dict(SEEDS="0", EPOCHS="3", WIDTH="4", BATCH_SIZE="8", CYCLES="2", INITIAL="0.2", STEP="0.1",
+PROTOCOL = dict(DEVICE="cpu", SEEDS="0", EPOCHS="3", WIDTH="4", BATCH_SIZE="8", CYCLES="2", INITIAL="0.2", STEP="0.1",
                 TRAIN_ARGS="--checkpoint-every 1")
 
 

@@ -89,8 +89,55 @@ def test_missing_cifar_without_network_names_the_folder(tmp_path, monkeypatch):
     def no_network(self, *args, **kwargs):
         raise RuntimeError("network unreachable")
     monkeypatch.setattr(torchvision.datasets.CIFAR10, "download", no_network)
-    with pytest.raises(FileError, match=f"cifar10: could not load or download it into {tmp_path}"):
+    with pytest.raises(FileError, match=f"cifar10: could not load or download it into {tmp_path}") as error:
         data.load_dataset("cifar10", tmp_path)
+    # ... and how to go on offline: the archive's name and where it goes, or an image folder
+    assert f"put cifar-10-python.tar.gz (from https://" in str(error.value)
+    assert f"into {tmp_path}, or use --dataset folder:PATH" in str(error.value)
+
+
+# Run in several processes at once: torchvision's download, replaced by a slow in-place copy of a
+# local fake archive (as torchvision writes it), then its real extraction and reading.
+CONCURRENT_LOAD = """
+import shutil, sys, time
+import torchvision.datasets.cifar as cifar
+import torchvision.datasets.utils as utils
+import data
+
+def slow_download(url, root, filename=None, md5=None, **kwargs):
+    with open(sys.argv[2], "rb") as src, open(f"{root}/{filename}", "wb") as dst:
+        for chunk in iter(lambda: src.read(65536), b""):
+            dst.write(chunk)
+            dst.flush()
+            time.sleep(0.2)
+
+utils.download_url = slow_download
+cifar.check_integrity = lambda path, md5=None: __import__("os").path.isfile(path)  # fake md5s
+ds = data.load_dataset("cifar10", sys.argv[1])
+print(ds.train_x.sum(), len(ds.train_y))
+"""
+
+
+def test_concurrent_first_loads_take_turns_and_agree(tmp_path):
+    import subprocess
+    import sys
+    import tarfile
+
+    from conftest import ROOT
+
+    write_fake_cifar10(tmp_path / "src", n_per_batch=40)
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "src" / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+    script = tmp_path / "load.py"
+    script.write_text(CONCURRENT_LOAD)
+    root = tmp_path / "data"
+    env = dict(__import__("os").environ, PYTHONPATH=str(ROOT))
+    processes = [subprocess.Popen([sys.executable, str(script), str(root), str(archive)], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    results = [p.communicate(timeout=300) + (p.returncode,) for p in processes]
+    assert all(code == 0 for _, _, code in results), [err[-500:] for _, err, _ in results]
+    assert len({out for out, _, _ in results}) == 1  # the same images in every process
 
 
 def test_crop_flip_equals_torchvision_pad_crop_flip():
@@ -122,9 +169,9 @@ def test_random_crop_flip_covers_all_offsets_uniformly():
 
 
 def test_draw_initial_is_seeded_and_nested_in_universe():
-    universe, labeled = data.draw_initial(1000, 0.1, seed=3, subset=200)
+    universe, labeled = data.draw_initial(1000, 0.1, seed=3, universe_size=200)
     assert len(universe) == 200 and len(labeled) == 20
     assert np.isin(labeled, universe).all()
-    u2, l2 = data.draw_initial(1000, 0.1, seed=3, subset=200)
+    u2, l2 = data.draw_initial(1000, 0.1, seed=3, universe_size=200)
     np.testing.assert_array_equal(labeled, l2)
-    assert not np.array_equal(labeled, data.draw_initial(1000, 0.1, seed=4, subset=200)[1])
+    assert not np.array_equal(labeled, data.draw_initial(1000, 0.1, seed=4, universe_size=200)[1])

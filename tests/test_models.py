@@ -50,3 +50,15 @@ def test_folding_batchnorm_keeps_the_function_and_leaves_the_model_alone():
         expected, got = model.eval()(x), fused(x)
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
     assert torch.equal(got.argmax(1), expected.argmax(1))
+
+
+def test_logits_stay_float32_under_bfloat16_autocast():
+    """--bf16 must not round the logits: argmax (preds.npy) and softmax (probs.npy) read them."""
+    torch.manual_seed(0)
+    model = build_model(10, width=4).eval()
+    x = torch.randn(6, 3, 16, 16)
+    with torch.autocast("cpu", torch.bfloat16):
+        logits, features = model(x, return_features=True)
+    assert features.dtype == torch.bfloat16  # the trunk does run in bfloat16
+    assert logits.dtype == torch.float32
+    torch.testing.assert_close(logits, model.classifier(features.float()), rtol=0, atol=0)

@@ -23,7 +23,7 @@ def split(image_folder, tmp_path_factory):
 
 def train(split, out, *extra):
     return run_script("train.py", "--dataset", split["dataset"], "--data-root", split["root"] / "cache",
-                      "--labeled", split["root"] / "labeled.npy", "--subset", split["root"] / "universe.npy",
+                      "--labeled", split["root"] / "labeled.npy", "--universe", split["root"] / "universe.npy",
                       "--out", out, *TINY, *extra)
 
 
@@ -82,7 +82,7 @@ def test_sparse_tracking_records_the_asked_epochs(split, tmp_path):
 
 def test_all_data_run_with_empty_pool(split, tmp_path):
     run_script("train.py", "--dataset", split["dataset"], "--data-root", split["root"] / "cache",
-               "--labeled", split["root"] / "universe.npy", "--subset", split["root"] / "universe.npy",
+               "--labeled", split["root"] / "universe.npy", "--universe", split["root"] / "universe.npy",
                "--out", tmp_path / "all", *TINY)
     assert np.load(tmp_path / "all" / "pool.npy").size == 0
     assert json.loads((tmp_path / "all" / "metrics.json").read_text())["n_labeled"] == 30
@@ -104,7 +104,7 @@ def test_resume_refuses_a_checkpoint_of_other_settings(split, tmp_path):
     out = tmp_path / "mixed"
     train(split, out, "--stop-after-epoch", "1")
     result = run_script("train.py", "--dataset", split["dataset"], "--data-root", split["root"] / "cache",
-                        "--labeled", split["root"] / "labeled.npy", "--subset", split["root"] / "universe.npy",
+                        "--labeled", split["root"] / "labeled.npy", "--universe", split["root"] / "universe.npy",
                         "--out", out, *TINY, "--lr", "0.1", "--resume", check=False)
     assert result.returncode != 0 and "other settings (lr)" in result.stderr
 

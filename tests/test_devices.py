@@ -1,0 +1,174 @@
+"""The same checks on every device at hand: CPU always, CUDA when a GPU is present (else skipped).
+
+Also the device-handling failures a CPU-only suite would not see by itself: checkpoints restored
+on the CPU first, a checkpoint of another device type, cuBLAS determinism, cuDNN's autotuner.
+`python -m pytest -k cuda` runs only the CUDA cases (benchmarks/gpu_check.py does).
+"""
+import json
+import os
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from conftest import run_script
+
+import acquire
+import train
+from baselines import METHODS
+from files import FileError
+
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                                reason="no CUDA GPU"))]
+TINY = ["--epochs", "3", "--width", "4", "--batch-size", "8", "--pool-batch-size", "7"]
+ACQUIRE_TINY = {"vaal": ["--vaal-epochs", "1", "--vaal-width", "4"], "coreset": ["--coreset-time-limit", "5"]}
+
+
+@pytest.fixture(scope="module")
+def split(image_folder, tmp_path_factory):
+    """36 training images: a universe of 30, 6 of them labeled."""
+    folder = tmp_path_factory.mktemp("device_split")
+    rng = np.random.default_rng(0)
+    universe = np.sort(rng.choice(36, 30, replace=False))
+    np.save(folder / "universe.npy", universe)
+    np.save(folder / "labeled.npy", np.sort(rng.choice(universe, 6, replace=False)))
+    return {"dataset": f"folder:{image_folder}", "root": folder}
+
+
+def train_on(split, device, out, *extra, check=True):
+    return run_script("train.py", "--dataset", split["dataset"], "--data-root", split["root"] / "cache",
+                      "--labeled", split["root"] / "labeled.npy", "--universe", split["root"] / "universe.npy",
+                      "--out", out, "--device", device, *TINY, *extra, check=check)
+
+
+def results(run):
+    metrics = json.loads((run / "metrics.json").read_text())
+    return (np.load(run / "preds.npy"), np.load(run / "probs.npy"), metrics["test_acc"], metrics["train_loss"])
+
+
+def assert_same_results(a, b):
+    for x, y in zip(results(a), results(b)):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_train_then_every_method_acquires(split, tmp_path, device):
+    run = tmp_path / "run"
+    log = train_on(split, device, run).stdout
+    assert f"training on {device}" in log  # every training says where it runs
+    assert json.loads((run / "config.json").read_text())["device"].startswith(device)
+    labeled, pool = np.load(run / "labeled.npy"), np.load(run / "pool.npy")
+    for method in METHODS:
+        out = tmp_path / f"{method}.npy"
+        acquire.main(["--run", str(run), "--method", method, "--budget", "5", "--out", str(out),
+                      "--device", device, *ACQUIRE_TINY.get(method, [])])
+        queried = np.load(tmp_path / f"{method}_selected.npy")
+        assert len(set(queried.tolist())) == 5 and np.isin(queried, pool).all(), method
+        np.testing.assert_array_equal(np.load(out), np.sort(np.concatenate([labeled, queried])))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_stopped_and_resumed_equals_uninterrupted(split, tmp_path, device):
+    train_on(split, device, tmp_path / "whole")
+    train_on(split, device, tmp_path / "cut", "--stop-after-epoch", "1")
+    assert (tmp_path / "cut" / "checkpoint.pt").exists() and not (tmp_path / "cut" / "metrics.json").exists()
+    assert "resuming" in train_on(split, device, tmp_path / "cut", "--resume").stdout
+    assert_same_results(tmp_path / "whole", tmp_path / "cut")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_deterministic_reruns_are_bit_identical(split, tmp_path, device):
+    for name in ("a", "b"):
+        train_on(split, device, tmp_path / name, "--deterministic")
+    assert_same_results(tmp_path / "a", tmp_path / "b")
+
+
+def tiny_training_state(device="cpu"):
+    """What train.main builds before its epoch loop, for a 3-class width-4 model."""
+    args = train.parse_args(["--dataset", "x", "--labeled", "x", "--out", "x", "--width", "4"])
+    model = train.build_model(3, 4)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, [2], 0.2)
+    generators = (torch.Generator(device).manual_seed(0), torch.Generator(device).manual_seed(1))
+    preds = torch.zeros(2, 5, dtype=torch.int16)
+    return SimpleNamespace(args=args, model=model, optimizer=optimizer, scheduler=scheduler,
+                           generators=generators, preds=preds)
+
+
+def save_and_restore(tmp_path, device, edit=None):
+    s = tiny_training_state()
+    torch.randint(0, 10, (3,), generator=s.generators[0])  # move a generator on before saving
+    train.save_checkpoint(tmp_path / "checkpoint.pt", s.args, 1, s.model, s.optimizer, s.scheduler,
+                          s.generators, s.preds, {"train_loss": [1.0]}, torch.device("cpu"))
+    if edit:
+        state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+        edit(state)
+        torch.save(state, tmp_path / "checkpoint.pt")
+    fresh = tiny_training_state()
+    epoch, _ = train.restore_checkpoint(tmp_path / "checkpoint.pt", fresh.args, fresh.model, fresh.optimizer,
+                                        fresh.scheduler, fresh.generators, fresh.preds, device)
+    return epoch, s, fresh
+
+
+def test_checkpoint_is_loaded_to_the_cpu_first(tmp_path, monkeypatch):
+    """On a GPU, torch.load(map_location=cuda) put the RNG states on the GPU, and set_state refused
+    them ("RNG state must be a torch.ByteTensor") on every retry. Emulated here: a tensor loaded
+    to any device but the CPU lands where set_state cannot read it (the meta device)."""
+    real_load = torch.load
+
+    def to_meta(x):
+        if torch.is_tensor(x):
+            return x.to("meta")
+        if isinstance(x, dict):
+            return {k: to_meta(v) for k, v in x.items()}
+        return [to_meta(v) for v in x] if isinstance(x, list) else x
+
+    def load_as_on_another_device(path, map_location=None, **kwargs):
+        state = real_load(path, map_location="cpu", **kwargs)
+        return state if map_location == "cpu" else to_meta(state)
+
+    monkeypatch.setattr(torch, "load", load_as_on_another_device)
+    epoch, saved, restored = save_and_restore(tmp_path, torch.device("cpu"))
+    assert epoch == 1
+    assert torch.equal(saved.generators[0].get_state(), restored.generators[0].get_state())
+
+
+def test_checkpoint_of_another_device_type_is_refused_by_name(tmp_path):
+    def as_if_written_on_cuda(state):
+        state["device_type"] = "cuda"
+        state["generators"] = [torch.zeros(16, dtype=torch.uint8)] * 2  # a CUDA generator's state size
+
+    with pytest.raises(FileError, match=r"checkpoint.pt: written on cuda, but this run is on cpu"):
+        save_and_restore(tmp_path, torch.device("cpu"), as_if_written_on_cuda)
+
+
+def test_checkpoint_of_another_device_type_stops_train_py_with_one_line(split, tmp_path):
+    run = tmp_path / "run"
+    train_on(split, "cpu", run, "--stop-after-epoch", "1")
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    state["device_type"], state["generators"] = "cuda", [torch.zeros(16, dtype=torch.uint8)] * 2
+    torch.save(state, run / "checkpoint.pt")
+    result = train_on(split, "cpu", run, "--resume", check=False)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert f"error: {run / 'checkpoint.pt'}: written on cuda, but this run is on cpu" in result.stderr
+
+
+@pytest.mark.parametrize("user_value", [None, ":16:8"])
+def test_deterministic_sets_the_cublas_workspace_unless_the_user_did(monkeypatch, user_value):
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    if user_value:
+        monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", user_value)
+    try:
+        train.setup_device(SimpleNamespace(deterministic=True, device="cpu"))
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == (user_value or ":4096:8")
+    finally:
+        train.setup_device(SimpleNamespace(deterministic=False, device="cpu"))
+
+
+def test_cudnn_autotuner_is_on_unless_deterministic():
+    try:
+        train.setup_device(SimpleNamespace(deterministic=True, device="cpu"))
+        assert torch.backends.cudnn.benchmark is False and torch.are_deterministic_algorithms_enabled()
+    finally:
+        train.setup_device(SimpleNamespace(deterministic=False, device="cpu"))
+    assert torch.backends.cudnn.benchmark is True and not torch.are_deterministic_algorithms_enabled()
