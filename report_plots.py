@@ -69,11 +69,16 @@ def learning_curves(stats, alldata, path, title):
 
 
 def informativeness(fractions, info, path, title):
-    """info: {score: {"curve": (mean, std, n) of [F] accuracies in %, ...}}."""
+    """info: {score: {"curve": (mean, std, n) of [F] accuracies in %, "order_only": bool, ...}}; an
+    order-only curve is NaN beyond the method's budget, and its line stops there."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for name in sorted(info, key=lambda k: np.nanmean(info[k]["curve"][0])):  # most informative first
         mean, std, n = info[name]["curve"]
-        band(ax, 100 * np.asarray(fractions), mean, std, label=f"{name} ({seeds_label(n)})",
+        if not (n > 0).any():
+            continue
+        last = 100 * np.asarray(fractions)[n > 0][-1]
+        until = f"; known to {last:.0f}%, the budget" if info[name].get("order_only") else ""
+        band(ax, 100 * np.asarray(fractions), mean, std, label=f"{name} ({seeds_label(n)}{until})",
              **method_style(name))
     ax.set(xlabel="top p% of the pool by score", ylabel="accuracy of the initial model on them (%)",
            title=f"{title}: informativeness (lower = more informative)")

@@ -7,8 +7,13 @@ Conventions (report.py's docstring says why):
   ties      in the informativeness curve, samples tied with the k-th score count with their mean
             correctness (ties broken uniformly at random, as acquire.py's top_k does); in AUROC
             they share the mean of their ranks
+  AUBC      area under the budget curve (DeepAL+, Zhan et al. 2022): accuracy integrated over the
+            labeled share (trapezoid rule) / that share's range, so a flat curve at a gives a
+  paired    method - random of the same seed (same initial labeled set), mean ± half width of the
+            95% two-sided t-interval, t_{0.975, n-1} * sd / sqrt(n); none with fewer than 2 seeds
 """
 import numpy as np
+from scipy import stats as scipy_stats
 
 from baselines.dispersion import label_dispersion
 from baselines.entropy import entropy_scores
@@ -72,6 +77,11 @@ def auroc(scores, positive):
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def top_counts(fractions, n):
+    """[F] number of samples in the top `fraction` of a pool of n: round(fraction * n), at least 1."""
+    return np.clip(np.round(np.asarray(fractions) * n), 1, n).astype(int)
+
+
 def top_accuracy(correct, scores, fractions=FRACTIONS):
     """Accuracy on the top `fraction` of the pool by score (paper, section 3.2): [F].
 
@@ -84,10 +94,23 @@ def top_accuracy(correct, scores, fractions=FRACTIONS):
     group = group.ravel()
     size, right = np.bincount(group), np.bincount(group, weights=correct)
     end = np.cumsum(size)
-    k = np.clip(np.round(np.asarray(fractions) * len(scores)), 1, len(scores)).astype(int)
+    k = top_counts(fractions, len(scores))
     g = np.searchsorted(end, k)                                 # the group holding the k-th sample
     above, right_above = end[g] - size[g], np.cumsum(right)[g] - right[g]
     return (right_above + (k - above) * right[g] / size[g]) / k
+
+
+def order_accuracy(correct, order, fractions=FRACTIONS):
+    """Accuracy on the first k samples of a query order (k as in top_accuracy): the top-p% curve of a
+    method known only by its picks (k-center, CoreSet, BADGE pick greedily; no score ranks the pool).
+
+    correct: [P] bool, order: [B] pool positions, best first. NaN where k > B: beyond the budget the
+    order is unknown.
+    """
+    correct = np.asarray(correct, np.float64)
+    k = top_counts(fractions, len(correct))
+    right = np.concatenate([[0], np.cumsum(correct[np.asarray(order, int)])])   # [B + 1]
+    return np.where(k <= len(order), right[np.minimum(k, len(order))] / k, np.nan)
 
 
 def pool_scores(preds, probs, correct):
@@ -112,11 +135,49 @@ def pick_examples(correct, confidence, dispersion, n_wrong=3):
     return [int(i) for i in np.concatenate([right, wrong[:n_wrong]])]
 
 
+def aubc(acc, share):
+    """Area under the budget curve (DeepAL+, Zhan et al. 2022): acc [..., C] integrated over the labeled
+    share [..., C] with the trapezoid rule, divided by the share's range (a flat curve at a gives a).
+    NaN where a point is missing or there is a single one."""
+    acc, share = np.asarray(acc, np.float64), np.asarray(share, np.float64)
+    width = share[..., -1] - share[..., 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(width > 0, np.trapezoid(acc, share, axis=-1) / width, np.nan)
+
+
+def t_interval(diffs, level=0.95):
+    """diffs: [S, ...] paired differences per seed (NaN: unpaired) -> (mean, half, n): the two-sided
+    t-interval is mean ± half, half = t_{(1+level)/2, n-1} * sd / sqrt(n); half is NaN when n < 2."""
+    mean, sd, n = mean_std(diffs)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        half = scipy_stats.t.ppf((1 + level) / 2, n - 1) * sd / np.sqrt(n)
+    return mean, np.where(n >= 2, half, np.nan), n
+
+
+def excludes_zero(mean, half):
+    """Whether the interval mean ± half lies wholly above or below 0 (False without an interval)."""
+    return bool(not np.isnan(half) and abs(mean) > half)
+
+
 def chain_stats(acc, pct, alldata_acc):
-    """acc, pct: [S, C] accuracy and labeled share in % (NaN: missing); alldata_acc: [S]."""
+    """acc, pct: [S, C] accuracy and labeled share in % (NaN: missing); alldata_acc: [S]. Keeps the
+    per-seed accuracy and AUBC (NaN unless every cycle of the seed finished) for paired differences."""
     mean, std, n = mean_std(acc)
+    complete = ~np.isnan(acc).any(1)
+    seed_aubc = np.where(complete, aubc(acc, pct), np.nan)
     return {"mean": mean, "std": std, "n": n, "pct": mean_std(pct)[0],
-            "rel": relative_accuracy(acc[:, -1], alldata_acc), "complete": int((~np.isnan(acc)).all(1).sum())}
+            "rel": relative_accuracy(acc[:, -1], alldata_acc), "complete": int(complete.sum()),
+            "acc": acc, "seed_aubc": seed_aubc, "aubc": mean_std(seed_aubc)}
+
+
+def paired_differences(stats, reference="random"):
+    """{method: {"cycles": (mean, half, n) of [C], "aubc": (mean, half, n)}}: method - reference paired
+    by seed (the seeds where both finished), with 95% t-intervals; {} without the reference chain."""
+    if reference not in stats:
+        return {}
+    ref = stats[reference]
+    return {m: {"cycles": t_interval(s["acc"] - ref["acc"]), "aubc": t_interval(s["seed_aubc"] - ref["seed_aubc"])}
+            for m, s in stats.items() if m != reference}
 
 
 # ---- tables -------------------------------------------------------------------------------------
@@ -127,6 +188,15 @@ def cell(mean, std, n, total, unit=""):
         return "—"
     text = f"{mean:.2f}{unit}" + (f" ± {std:.2f}" if n >= 2 else "")
     return text + (f" ({n} of {total} seeds)" if n < total else "")
+
+
+def diff_cell(mean, half, n, total):
+    """ "+2.00 ± 1.24 *" (* where the interval excludes 0), "+2.00 ± n/a" for one seed, "—" for none;
+    marked "(k of N seeds)" when k < N."""
+    if n == 0:
+        return "—"
+    interval = "n/a" if np.isnan(half) else f"{half:.2f}" + (" *" if excludes_zero(mean, half) else "")
+    return f"{mean:+.2f} ± {interval}" + (f" ({n} of {total} seeds)" if n < total else "")
 
 
 def results_markdown(stats, alldata, n_seeds, name):
@@ -150,6 +220,34 @@ def results_markdown(stats, alldata, n_seeds, name):
     return "\n".join(lines) + "\n"
 
 
+def aubc_markdown(stats, n_seeds):
+    """The AUBC table: stats {method: chain_stats}, best first."""
+    intro = ("Area under the budget curve (AUBC, as DeepAL+, Zhan et al. 2022, reports): test accuracy (%) "
+             "integrated over the labeled share with the trapezoid rule, divided by that share's range (a flat "
+             "curve at a% gives a%); per seed, over the seeds whose every cycle finished, then mean ± sample std.")
+    lines = [intro, "", "| method | seeds | AUBC (%) |", "| --- | --- | --- |"]
+    for method in sort_by_final({m: s["aubc"][0] for m, s in stats.items()}):
+        s = stats[method]
+        seeds = f"{n_seeds}" if s["complete"] == n_seeds else f"{s['complete']} of {n_seeds} complete"
+        lines.append(f"| {method} | {seeds} | {cell(*s['aubc'], n_seeds)} |")
+    return "\n".join(lines) + "\n"
+
+
+def paired_markdown(stats, paired, n_seeds, reference="random"):
+    """The paired-difference table: paired_differences(stats) per cycle and for the AUBC, methods by AUBC."""
+    if not paired:
+        return f"No paired differences: the tree has no `{reference}` chain.\n"
+    intro = (f"Paired difference to {reference} (percentage points): method - {reference} on the same seed (the "
+             "same initial labeled set), mean ± half width of the 95% two-sided t-interval over seeds "
+             "(t_{0.975, n-1} · sd / √n); * where the interval excludes 0; n/a: fewer than 2 paired seeds.")
+    cycles = [f"cycle {c}" for c in range(len(next(iter(paired.values()))["cycles"][0]))]
+    lines = [intro, "", "| " + " | ".join(["method", *cycles, "AUBC"]) + " |", "|" + " --- |" * (len(cycles) + 2)]
+    for method in sort_by_final({m: stats[m]["aubc"][0] for m in paired}):
+        cells = [diff_cell(*v, n_seeds) for v in zip(*paired[method]["cycles"])]
+        lines.append("| " + " | ".join([method, *cells, diff_cell(*paired[method]["aubc"], n_seeds)]) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def csv_text(header, rows):
     """Comma-separated lines; floats with 4 decimals, NaN (no std) as an empty field."""
     def fmt(v):
@@ -168,14 +266,19 @@ def curve_rows(stats, alldata):
     return rows
 
 
-def auroc_markdown(info, notes):
-    """auroc.md: info {score: {"auroc": (mean, std, n)}}, best first; notes: lines under the heading."""
+def auroc_markdown(info, notes, missing=()):
+    """auroc.md: info {score: {"auroc": (mean, std, n), "order_only": bool}}, best first; notes: lines under
+    the heading; missing: (score, seed, why) left out of the means."""
     intro = ("AUROC of each score for telling the pool samples the initial model misclassifies from those it "
              "gets right (1: every misclassified sample scores higher; 0.5: chance), mean ± sample std over seeds.")
     lines = [intro, *notes, "", "| score | AUROC | seeds |", "| --- | --- | --- |"]
-    for name in sorted(info, key=lambda k: -np.nan_to_num(info[k]["auroc"][0])):
+    for name in sorted(info, key=lambda k: -np.nan_to_num(info[k]["auroc"][0], nan=-1)):
         mean, std, n = info[name]["auroc"]
-        lines.append(f"| {name} | {mean:.3f}" + (f" ± {std:.3f}" if n >= 2 else "") + f" | {n} |")
+        if info[name].get("order_only"):
+            lines.append(f"| {name} | n/a (query order known only up to the budget) | {max(info[name]['curve'][2])} |")
+        else:
+            lines.append(f"| {name} | {mean:.3f}" + (f" ± {std:.3f}" if n >= 2 else "") + f" | {n} |")
+    if missing:
+        lines += ["", "Missing, left out of the means above (never scored on ties or on unfit files):", "",
+                  *(f"- {name}, seed {seed}: {why}" for name, seed, why in missing)]
     return "\n".join(lines) + "\n"
-
-

@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
 # The paper's whole protocol (section 4.1) for each method and seed:
-#   draw one random initial 10% per seed (shared by every method), then per method train,
-#   acquire 5% of the training set, and repeat for 4 cycles (10% -> 30%), plus one all-data run.
+#   draw one random initial 10% per seed, train cycle 0 on it once (shared by every method), then
+#   per method acquire 5% of the training set, retrain, and repeat until cycle 4 (10% -> 30%),
+#   plus one all-data run per seed.
 #
 #   bash run_all.sh DATASET [METHOD ...]          (default methods: $METHODS below)
-#   PRESET=quick bash run_all.sh folder:../shared/data/cifar10-jpeg dispersion
+#   PRESET=quick bash run_all.sh cifar10 dispersion random
 #
 # Settings come from environment variables, so nothing here needs editing:
 #   SEEDS="0 1 2"  RUNS=runs  DATA_ROOT=./data  DEVICE=auto  PYTHON=python
-#   PRESET=paper|quick   EPOCHS  WIDTH  BATCH_SIZE  SUBSET (size of a random training subset)
+#   PRESET=paper|quick   EPOCHS  WIDTH  BATCH_SIZE
+#   UNIVERSE_SIZE: take part with a random subset of this many training images (SUBSET: old name)
 #   CYCLES=4  INITIAL=0.1  STEP=0.05  ALLDATA=1 (0 skips the all-data reference run)
+#   INITIAL_SEED: draw one initial set with this seed for every seed, as the paper did ("selected
+#     randomly once for all the methods"); the std over seeds then leaves out initial-set variation
 #   TRAIN_ARGS, ACQUIRE_ARGS: extra flags passed to every train.py / acquire.py call
-#   GPUS="0 1 2 3": run independent (method, seed) chains in parallel, one per GPU
-# Layout: RUNS/<dataset>/initial/seed<S>/{universe,labeled}.npy,
-#         RUNS/<dataset>/<method>/seed<S>/cycle<C>/ (train.py and acquire.py outputs),
-#         RUNS/<dataset>/alldata/seed<S>/.
+#   GPUS="0 1 2 3": run independent jobs in parallel, one per GPU
+# Layout: RUNS/<dataset>/initial/seed<S>/{universe,labeled}.npy   the seed's universe and initial set
+#         RUNS/<dataset>/cycle0/seed<S>/        cycle 0's training, shared by every method
+#         RUNS/<dataset>/<method>/seed<S>/cycle0 -> ../../cycle0/seed<S>   (a symbolic link)
+#         RUNS/<dataset>/<method>/seed<S>/cycle<C>/   C >= 1: the training on the labeled.npy that
+#             cycle C-1's acquisition wrote there; CYCLES=4 means 5 trainings, cycle0..cycle4
+#         RUNS/<dataset>/alldata/seed<S>/
 # A rerun skips every step whose completion file exists (metrics.json for training, the next
 # labeled.npy for acquisition) and resumes an interrupted training from its checkpoint.
 set -euo pipefail
@@ -37,9 +44,10 @@ STEP=${STEP:-0.05}
 ALLDATA=${ALLDATA:-1}
 GPUS=${GPUS:-}
 
-case ${PRESET:-paper} in
-  paper) : "${EPOCHS:=100}" "${WIDTH:=64}" "${BATCH_SIZE:=256}" "${SUBSET:=}" ;;
-  quick) : "${EPOCHS:=20}" "${WIDTH:=16}" "${BATCH_SIZE:=64}" "${SUBSET:=5000}"
+PRESET=${PRESET:-paper}
+case $PRESET in
+  paper) : "${EPOCHS:=100}" "${WIDTH:=64}" "${BATCH_SIZE:=256}" "${UNIVERSE_SIZE:=${SUBSET:-}}" ;;
+  quick) : "${EPOCHS:=20}" "${WIDTH:=16}" "${BATCH_SIZE:=64}" "${UNIVERSE_SIZE:=${SUBSET:-5000}}"
          : "${ACQUIRE_ARGS:=--vaal-epochs 1 --vaal-width 32 --coreset-time-limit 60}" ;;  # official sizes: hours on a CPU
   *) echo "error: PRESET: expected paper or quick, got '$PRESET'" >&2; exit 2 ;;
 esac
@@ -47,80 +55,86 @@ esac
 name=${DATASET#folder:}; name=$(basename "$name")
 ROOT=$RUNS/$name
 
+# The paper's scale needs a GPU: on a CPU one training takes about 10 hours. Say so at once.
+if [ "$PRESET" = paper ] && [ "$DEVICE" = auto ] && ! $PYTHON -c "import torch, sys
+sys.exit(not (torch.cuda.is_available() or torch.backends.mps.is_available()))"; then
+  echo "error: PRESET=paper needs a GPU and none was found (a paper-scale training takes about 10 hours" \
+       "on a CPU). Run PRESET=quick for the CPU-sized protocol, or set DEVICE=cpu to force the paper's" \
+       "scale on the CPU." >&2
+  exit 2
+fi
+
 # Fail early on a typo, before hours of training.
 $PYTHON -c "import sys; from baselines import METHODS; bad = [m for m in sys.argv[1:] if m not in METHODS]
 if bad: sys.exit(f'error: unknown method {bad[0]!r}; known: {\" \".join(sorted(METHODS))}')" $METHODS || exit 2
 
-train() {  # train RUN_DIR LABELED UNIVERSE [extra train.py flags]
-  local run=$1 labeled=$2 universe=$3; shift 3
+train() {  # train RUN_DIR LABELED UNIVERSE SEED [extra train.py flags]
+  local run=$1 labeled=$2 universe=$3 seed=$4; shift 4
   if [ -f "$run/metrics.json" ]; then return; fi
   mkdir -p "$run"
   echo "  training $run (log: $run/train.log)"
   # shellcheck disable=SC2086
-  $PYTHON train.py --dataset "$DATASET" --data-root "$DATA_ROOT" --labeled "$labeled" --subset "$universe" \
+  $PYTHON train.py --dataset "$DATASET" --data-root "$DATA_ROOT" --labeled "$labeled" --universe "$universe" \
     --out "$run" --epochs "$EPOCHS" --width "$WIDTH" --batch-size "$BATCH_SIZE" --seed "$seed" \
     --device "$DEVICE" --resume "$@" ${TRAIN_ARGS:-} >> "$run/train.log" 2>&1 \
     || { echo "error: training failed; see $run/train.log:" >&2; tail -n 3 "$run/train.log" >&2; return 1; }
   tail -n 1 "$run/train.log"
 }
 
-initial_set() {  # the seed's universe and initial labeled set, shared by all methods
-  local dir=$ROOT/initial/seed$seed
+initial_set() {  # initial_set SEED: the seed's universe and initial labeled set
+  local seed=$1 dir=$ROOT/initial/seed$1
   if [ ! -f "$dir/labeled.npy" ]; then
-    $PYTHON data.py initial --dataset "$DATASET" --data-root "$DATA_ROOT" --seed "$seed" \
-      --fraction "$INITIAL" ${SUBSET:+--subset "$SUBSET"} --out-dir "$dir"
+    $PYTHON data.py initial --dataset "$DATASET" --data-root "$DATA_ROOT" --seed "${INITIAL_SEED:-$seed}" \
+      --fraction "$INITIAL" ${UNIVERSE_SIZE:+--universe-size "$UNIVERSE_SIZE"} --out-dir "$dir"
   fi
 }
 
-chain() {  # all cycles of one method and seed
+shared_cycle0() {  # shared_cycle0 SEED: cycle 0, trained once per seed with the pool predicted after every epoch
+  local seed=$1 init=$ROOT/initial/seed$1
+  train "$ROOT/cycle0/seed$seed" "$init/labeled.npy" "$init/universe.npy" "$seed"
+}
+
+chain() {  # chain METHOD SEED: from the shared cycle 0, acquire and retrain up to cycle CYCLES
   local method=$1 seed=$2
   local init=$ROOT/initial/seed$seed base=$ROOT/$method/seed$seed
-  local universe=$init/universe.npy
-  local budget method_train_args
+  local universe=$init/universe.npy budget tracking
   budget=$($PYTHON -c "import numpy as np, sys; print(round($STEP * len(np.load(sys.argv[1]))))" "$universe")
-  method_train_args=$($PYTHON -c "import sys; from baselines import train_args; print(*train_args(sys.argv[1]))" "$method")
-  if [ ! -f "$base/cycle0/labeled.npy" ]; then
-    mkdir -p "$base/cycle0"
-    cp "$init/labeled.npy" "$base/cycle0/.labeled.npy.tmp" && mv "$base/cycle0/.labeled.npy.tmp" "$base/cycle0/labeled.npy"
-  fi
-  for ((c = 0; c <= CYCLES; c++)); do
-    local run=$base/cycle$c next=$base/cycle$((c + 1))/labeled.npy
-    $PYTHON checks.py --initial "$init" --chain "$base" --budget "$budget"  # no leakage, before each step
+  tracking=$($PYTHON -c "import sys; from baselines import train_args; print(*train_args(sys.argv[1]))" "$method")
+  shared_cycle0 "$seed"
+  mkdir -p "$base"
+  [ -e "$base/cycle0" ] || ln -s "../../cycle0/seed$seed" "$base/cycle0"
+  for ((c = 1; c <= CYCLES; c++)); do
+    local previous=$base/cycle$((c - 1)) run=$base/cycle$c
+    if [ ! -f "$run/labeled.npy" ]; then  # score the pool of the previous cycle, add the top budget
+      # shellcheck disable=SC2086
+      $PYTHON acquire.py --run "$previous" --method "$method" --budget "$budget" --out "$run/labeled.npy" \
+        --seed "$seed" --device "$DEVICE" ${ACQUIRE_ARGS:-}
+    fi
+    $PYTHON checks.py --initial "$init" --chain "$base" --budget "$budget"  # no leakage, before training
     if ((c < CYCLES)); then
       # shellcheck disable=SC2086
-      train "$run" "$run/labeled.npy" "$universe" $method_train_args
-      if [ ! -f "$next" ]; then
-        # shellcheck disable=SC2086
-        $PYTHON acquire.py --run "$run" --method "$method" --budget "$budget" --out "$next" \
-          --seed "$seed" --device "$DEVICE" ${ACQUIRE_ARGS:-}
-      fi
+      train "$run" "$run/labeled.npy" "$universe" "$seed" $tracking
     else  # the last model is only evaluated: no acquisition follows, so no pool tracking
-      # shellcheck disable=SC2086
-      train "$run" "$run/labeled.npy" "$universe" --no-track $method_train_args
+      train "$run" "$run/labeled.npy" "$universe" "$seed" --no-track
     fi
   done
 }
 
-for seed in $SEEDS; do initial_set; done
-
-jobs_list=()
-for seed in $SEEDS; do
-  for method in $METHODS; do jobs_list+=("chain $method $seed"); done
-  if [ "$ALLDATA" = 1 ]; then jobs_list+=("alldata $seed"); fi
-done
-alldata() {
+alldata() {  # alldata SEED: the reference trained on the whole universe (paper, Table 1)
   local seed=$1 init=$ROOT/initial/seed$1
-  train "$ROOT/alldata/seed$seed" "$init/universe.npy" "$init/universe.npy" --no-track
+  train "$ROOT/alldata/seed$seed" "$init/universe.npy" "$init/universe.npy" "$seed" --no-track
 }
 
-if [ -z "$GPUS" ]; then
-  for job in "${jobs_list[@]}"; do echo "== $job"; $job; done
-else  # one chain per GPU at a time; each job's output goes to RUNS/<dataset>/logs/
-  mkdir -p "$ROOT/logs"
+run_jobs() {  # run_jobs JOB...: one after another, or with GPUS one per GPU at a time
+  if [ -z "$GPUS" ]; then
+    for job in "$@"; do echo "== $job"; $job; done
+    return
+  fi
+  mkdir -p "$ROOT/logs"  # each job's output goes to RUNS/<dataset>/logs/
+  local gpus job g log failed=0
   read -r -a gpus <<< "$GPUS"
   declare -A busy=()
-  failed=0
-  for job in "${jobs_list[@]}"; do
+  for job in "$@"; do
     while :; do
       for g in "${gpus[@]}"; do
         if [ -z "${busy[$g]:-}" ] || ! kill -0 "${busy[$g]}" 2>/dev/null; then
@@ -135,7 +149,18 @@ else  # one chain per GPU at a time; each job's output goes to RUNS/<dataset>/lo
       sleep 5
     done
   done
-  for pid in "${busy[@]}"; do wait "$pid" || failed=1; done
-  if [ "$failed" = 1 ]; then echo "error: some chains failed; see $ROOT/logs/" >&2; exit 1; fi
-fi
+  for g in "${!busy[@]}"; do wait "${busy[$g]}" || failed=1; done
+  if [ "$failed" = 1 ]; then echo "error: some jobs failed; see $ROOT/logs/" >&2; exit 1; fi
+}
+
+cycle0_jobs=(); all_jobs=()
+for seed in $SEEDS; do
+  initial_set "$seed"
+  cycle0_jobs+=("shared_cycle0 $seed")
+  all_jobs+=("shared_cycle0 $seed")
+  for method in $METHODS; do all_jobs+=("chain $method $seed"); done
+  if [ "$ALLDATA" = 1 ]; then all_jobs+=("alldata $seed"); fi
+done
+if [ -n "$GPUS" ]; then run_jobs "${cycle0_jobs[@]}"; fi  # in parallel, every chain needs its seed's cycle 0 first
+run_jobs "${all_jobs[@]}"
 echo "done: $ROOT"

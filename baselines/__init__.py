@@ -5,8 +5,10 @@ Each module in this folder provides
         run:       acquire.RunData, the trained run's files, loaded on first use
         positions: [budget] distinct positions into run.pool, best first
         scores:    [len(pool)] float scores (higher = query first), or None
-and optionally add_arguments(parser) for its own flags and TRAIN_ARGS, the train.py flags the
-method needs (e.g. a dropout layer). Adding a method: one file plus one line here.
+and optionally add_arguments(parser) for its own flags. Every method's chain trains the identical
+network on the identical schedule (only the acquisition differs), so a method cannot add train.py
+flags; TRACKS_EVERY_EPOCH = True asks for the per-epoch pool predictions in cycles >= 1 (the shared
+cycle 0 always records them). Adding a method: one file plus one line here.
 """
 from baselines import (
     badge,
@@ -38,12 +40,10 @@ METHODS = {
 
 
 def train_args(name):
-    """train.py flags a method's runs need: its own TRAIN_ARGS, and the pool tracking it uses.
+    """train.py flags of a method's cycles >= 1: only how much of the pool tracking it reads.
 
     Only label-dispersion reads the per-epoch predictions (TRACKS_EVERY_EPOCH); every other method
     needs at most the final softmax, so its runs predict the pool after the last epoch only
     (--track-last 1), which changes nothing in training (tests/test_train.py).
     """
-    module = METHODS[name]
-    tracking = [] if getattr(module, "TRACKS_EVERY_EPOCH", False) else ["--track-last", "1"]
-    return [*getattr(module, "TRAIN_ARGS", []), *tracking]
+    return [] if getattr(METHODS[name], "TRACKS_EVERY_EPOCH", False) else ["--track-last", "1"]

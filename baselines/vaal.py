@@ -17,17 +17,26 @@ networks; per iteration 2 VAE steps, each on a new batch pair, then 1 discrimina
 last pair; batch 128 (--vaal-batch-size); iterations = epochs x N // batch, 100 epochs
 (--vaal-epochs), N = labeled + pool (the official code's N is the whole training set, 50,000
 for CIFAR, which is labeled + pool there too); MSE averaged over pixels, KL summed over the
-batch; the discriminator judges μ, not a sampled z; images scaled to [0, 1] with random
-horizontal flips and no mean/std normalisation (its CIFAR training transform, not data.py's);
-Kaiming-normal weights for the Conv2d and Linear layers its weight_init reaches (the μ and log σ²
-heads and the transposed convolutions keep PyTorch's defaults, as its init loop skips them).
+batch; the discriminator judges μ, not a sampled z; images scaled to [-1, 1] as (x/255 - 0.5)/0.5,
+with random horizontal flips (its CIFAR transforms: RandomHorizontalFlip, ToTensor,
+Normalize([0.5]*3, [0.5]*3); not data.py's; only the repository's first commit fed [0, 1]
+images); the reconstruction target is that same [-1, 1] image (MSE; the decoder ends in a
+transposed conv, no sigmoid); Kaiming-normal weights for the Conv2d and Linear layers its
+weight_init reaches (the μ and log σ² heads and the transposed convolutions keep PyTorch's
+defaults, as its init loop skips them).
 
-Architecture (model.py) for S x S images, S a multiple of 16 (32 for CIFAR, 16 for the tests'
-tiny images): encoder 4 x [conv 4x4 stride 2 with 128, 256, 512, 1024 channels (--vaal-width
-sets the first), BatchNorm, ReLU] -> linear μ and log σ² heads (32) from 1024 (S/16)^2 values;
-decoder linear to 1024 x (S/8)^2 -> 3 x [transposed conv 4x4 stride 2 to 512, 256, 128
-channels, BatchNorm, ReLU] -> 1x1 transposed conv to 3 channels; discriminator MLP 32 -> 512 ->
-512 -> 512 -> 512 -> 1, ReLU, sigmoid.
+Architecture (model.py) for S x S images (32 for CIFAR): encoder 4 x [conv 4x4 stride 2 with 128,
+256, 512, 1024 channels (--vaal-width sets the first), BatchNorm, ReLU] -> linear μ and log σ²
+heads (32) from 1024 (S/16)^2 values; decoder linear to 1024 x (S/8)^2 -> 3 x [transposed conv
+4x4 stride 2 to 512, 256, 128 channels, BatchNorm, ReLU] -> 1x1 transposed conv to 3 channels;
+discriminator MLP 32 -> 512 -> 512 -> 512 -> 512 -> 1, ReLU, sigmoid. H x W images work alike,
+(H/16)(W/16) for (S/16)^2, but the sides must be multiples of 16 (4 stride-2 convs).
+
+Other image sizes (the official VAE is built for 32x32 only): an H x W image whose H or W is not a
+multiple of 16 is resized up (bilinear) to the next multiples, e.g. 24x24 and 28x28 -> 32x32,
+before the VAE and discriminator see it (vaal_input); 16x16 and 32x32 go in unchanged. Resizing
+rather than zero-padding keeps the MSE a mean over image content, not diluted by a constant
+border the VAE reconstructs for free; the scores stay one per pool image.
 
 Deliberate differences: the official loop also trains its VGG task model; the task model here is
 train.py's, so VAAL's is left out (its sampling never reads it). It scores the pool in train mode
@@ -45,29 +54,48 @@ from baselines.common import AcquisitionError, check_budget, top_k
 LATENT, BETA, ADVERSARY, LR, VAE_STEPS = 32, 1.0, 1.0, 5e-4, 2  # official code (arguments.py)
 
 
+def input_shape(height, width):
+    """The side lengths VAAL's networks see: each rounded up to a multiple of 16 (4 stride-2 convs)."""
+    return -(-height // 16) * 16, -(-width // 16) * 16
+
+
+def vaal_input(images):
+    """[B, H, W, 3] uint8 -> [B, 3, H', W'] float32 (x/255 - 0.5)/0.5 in [-1, 1], the official
+    Normalize([0.5]*3, [0.5]*3); bilinearly resized up to (H', W') = input_shape(H, W) if that differs."""
+    import torch.nn.functional as F
+
+    x = images.permute(0, 3, 1, 2).float().div(255).sub(0.5).div(0.5)
+    shape = input_shape(*images.shape[1:3])
+    if tuple(x.shape[2:]) != shape:
+        x = F.interpolate(x, size=shape, mode="bilinear", align_corners=False)
+    return x
+
+
 def build_vae(size, width=128, latent=LATENT):
-    """The official VAE for [B, 3, S, S] images: encoder, μ and log σ² heads, decoder.
+    """The official VAE for [B, 3, S, S] images (size = S) or [B, 3, H, W] ones (size = (H, W)),
+    sides multiples of 16: encoder, μ and log σ² heads, decoder.
 
     width: channels of the first conv, doubled per stage (128 ... 1024 in the official model)."""
     from torch import nn  # kept local: importing baselines (run_all.sh does, often) needs no torch
 
-    w, top, flat = width, 8 * width, 8 * width * (size // 16) ** 2
+    h, v = (size, size) if isinstance(size, int) else size
+    w, top, flat = width, 8 * width, 8 * width * (h // 16) * (v // 16)
     layers, c_in = [], 3
     for c in (w, 2 * w, 4 * w, top):
         layers += [nn.Conv2d(c_in, c, 4, 2, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU()]
         c_in = c
-    encoder = nn.Sequential(*layers, nn.Flatten())                          # [B, 1024 (S/16)^2]
-    layers = [nn.Linear(latent, top * (size // 8) ** 2), nn.Unflatten(1, (top, size // 8, size // 8))]
+    encoder = nn.Sequential(*layers, nn.Flatten())                          # [B, 1024 (H/16)(W/16)]
+    layers = [nn.Linear(latent, top * (h // 8) * (v // 8)), nn.Unflatten(1, (top, h // 8, v // 8))]
     for c_in, c in ((top, 4 * w), (4 * w, 2 * w), (2 * w, w)):
         layers += [nn.ConvTranspose2d(c_in, c, 4, 2, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU()]
-    decoder = nn.Sequential(*layers, nn.ConvTranspose2d(w, 3, 1))           # [B, 3, S, S]
+    decoder = nn.Sequential(*layers, nn.ConvTranspose2d(w, 3, 1))           # [B, 3, H, W], no sigmoid
     kaiming_init(encoder, decoder)
     return nn.ModuleDict(dict(encoder=encoder, mu=nn.Linear(flat, latent), logvar=nn.Linear(flat, latent),
                               decoder=decoder))
 
 
 def vae_forward(vae, x):
-    """x: [B, 3, S, S] -> (reconstruction [B, 3, S, S], μ [B, latent], log σ² [B, latent])."""
+    """x: [B, 3, H, W] -> (reconstruction [B, 3, H, W], μ [B, latent], log σ² [B, latent])."""
     import torch
 
     h = vae["encoder"](x)
@@ -116,8 +144,8 @@ def adversarial_loss(d_labeled, d_unlabeled, unlabeled_target):
 
 
 def batches(images, batch_size):
-    """Endless random batches of [N, S, S, 3] uint8 images as [B, 3, S, S] floats in [0, 1], with
-    random horizontal flips; reshuffled each pass, the short last batch of a pass dropped."""
+    """Endless random batches of [N, H, W, 3] uint8 images as vaal_input's [B, 3, H', W'] floats in
+    [-1, 1], with random horizontal flips; reshuffled each pass, the short last batch of a pass dropped."""
     import torch
 
     n = len(images)
@@ -125,7 +153,7 @@ def batches(images, batch_size):
     while True:
         order = torch.randperm(n, device=images.device)
         for start in range(0, n - size + 1, size):
-            x = images[order[start:start + size]].permute(0, 3, 1, 2).float() / 255
+            x = vaal_input(images[order[start:start + size]])              # [B, 3, H', W']
             flip = torch.rand(size, device=x.device) < 0.5
             yield torch.where(flip[:, None, None, None], x.flip(3), x)
 
@@ -152,24 +180,27 @@ def train_step(vae, disc, opt_vae, opt_disc, labeled, unlabeled):
 
 
 def vaal_scores(labeled_images, pool_images, epochs, batch_size, seed, device="cpu", width=128):
-    """labeled [L, S, S, 3], pool [P, S, S, 3] uint8 images -> [P] scores 1 - D(μ(x)), float64.
+    """labeled [L, H, W, 3], pool [P, H, W, 3] uint8 images of any one size -> [P] scores 1 - D(μ(x)),
+    float64. Images go in through vaal_input: [-1, 1], sides resized up to multiples of 16.
 
     Training draws from torch's generator seeded with `seed` (forked: the caller's is untouched),
     so a seed gives the same scores again on the same machine."""
     import torch
 
-    size = pool_images.shape[1]
-    if pool_images.shape[1:] != (size, size, 3) or size % 16 or min(len(labeled_images), len(pool_images)) < 2:
-        raise AcquisitionError(f"vaal: needs 2+ labeled and pool images, square RGB of a side that is a multiple "
-                               f"of 16 (32 for CIFAR); got {len(labeled_images)} labeled, {len(pool_images)} in "
-                               f"the pool, of shape {pool_images.shape[1:]}")
+    shape = pool_images.shape[1:]
+    if (len(shape) != 3 or shape[2] != 3 or labeled_images.shape[1:] != shape
+            or min(len(labeled_images), len(pool_images)) < 2):
+        raise AcquisitionError(f"vaal: needs 2+ labeled and pool images, RGB [H, W, 3] of one size; got "
+                               f"{len(labeled_images)} labeled of shape {labeled_images.shape[1:]}, "
+                               f"{len(pool_images)} in the pool of shape {shape}")
     device = torch.device(device)
     cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(seed)
-        labeled = torch.from_numpy(np.ascontiguousarray(labeled_images)).to(device)  # [L, S, S, 3] uint8
-        pool = torch.from_numpy(np.ascontiguousarray(pool_images)).to(device)        # [P, S, S, 3] uint8
-        vae, disc = build_vae(size, width).to(device), build_discriminator().to(device)
+        labeled = torch.from_numpy(np.ascontiguousarray(labeled_images)).to(device)  # [L, H, W, 3] uint8
+        pool = torch.from_numpy(np.ascontiguousarray(pool_images)).to(device)        # [P, H, W, 3] uint8
+        vae = build_vae(input_shape(*shape[:2]), width).to(device)
+        disc = build_discriminator().to(device)
         opt_vae, opt_disc = torch.optim.Adam(vae.parameters(), lr=LR), torch.optim.Adam(disc.parameters(), lr=LR)
         stream_l, stream_u = batches(labeled, batch_size), batches(pool, batch_size)
         for _ in range(max(1, epochs * (len(labeled) + len(pool)) // batch_size)):  # official: epochs x N // batch
@@ -177,7 +208,7 @@ def vaal_scores(labeled_images, pool_images, epochs, batch_size, seed, device="c
         vae.eval()
         disc.eval()
         with torch.inference_mode():                                   # unflipped images, BatchNorm in eval mode
-            d = [disc(vae["mu"](vae["encoder"](pool[s:s + 512].permute(0, 3, 1, 2).float() / 255)))
+            d = [disc(vae["mu"](vae["encoder"](vaal_input(pool[s:s + 512]))))
                  for s in range(0, len(pool), 512)]                     # [P, 1] in chunks
     return 1 - torch.cat(d).flatten().double().cpu().numpy()
 
@@ -197,7 +228,7 @@ def acquire(run, budget, rng, options):
     check_budget(budget, len(run.pool))
     if min(options.vaal_epochs, options.vaal_batch_size, options.vaal_width) < 1:
         raise AcquisitionError("--vaal-epochs, --vaal-batch-size and --vaal-width must be at least 1")
-    images = run.dataset.train_x                                          # [N, S, S, 3] uint8
+    images = run.dataset.train_x                                          # [N, H, W, 3] uint8
     scores = vaal_scores(images[run.labeled], images[run.pool], options.vaal_epochs, options.vaal_batch_size,
                          int(rng.integers(2 ** 63)), run.device, options.vaal_width)
     return top_k(scores, budget, rng), scores

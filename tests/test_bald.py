@@ -1,5 +1,5 @@
 """BALD: the mutual information on crafted passes, MC dropout on a tiny model, and one real tiny
-training (with bald.TRAIN_ARGS) that also serves the end-to-end checks of badge and oracle."""
+training (the network every method trains) that also serves the end-to-end checks of badge and oracle."""
 import shutil
 from types import SimpleNamespace
 
@@ -50,22 +50,21 @@ def tiny_model(dropout, seed=0):
 
 def test_no_dropout_gives_zero_information():
     model, features = tiny_model(0.0), torch.rand(40, 32)
-    mi = mutual_information(*mc_dropout_sums(model, features, 5, seed=0), 5)
+    mi = mutual_information(*mc_dropout_sums(model.classifier, 0.0, features, 5, seed=0), 5)
     assert mi.max() < 1e-12
 
 
-def test_dropout_passes_are_seeded_and_only_dropout_trains():
-    model, features = tiny_model(0.5), torch.rand(40, 32) * 4
+def test_dropout_passes_are_seeded_and_leave_the_model_in_eval_mode():
+    model, features = tiny_model(0.0), torch.rand(40, 32) * 4
     training = []
     model.classifier.register_forward_pre_hook(
         lambda module, inputs: training.append({n for n, m in model.named_modules() if m.training}))
-    first = mc_dropout_sums(model, features, 6, seed=1, batch_size=16)
-    assert training and all(t == {"dropout"} for t in training)   # BatchNorm never in train mode
-    assert not any(m.training for m in model.modules())            # and everything back to eval
+    first = mc_dropout_sums(model.classifier, 0.5, features, 6, seed=1, batch_size=16)
+    assert training and all(t == set() for t in training)          # nothing in train mode: no BatchNorm noise
     state = torch.get_rng_state()
-    np.testing.assert_array_equal(first[0], mc_dropout_sums(model, features, 6, seed=1)[0])
+    np.testing.assert_array_equal(first[0], mc_dropout_sums(model.classifier, 0.5, features, 6, seed=1)[0])
     assert torch.equal(state, torch.get_rng_state())               # global RNG left untouched
-    other = mc_dropout_sums(model, features, 6, seed=2)
+    other = mc_dropout_sums(model.classifier, 0.5, features, 6, seed=2)
     assert not np.array_equal(first[0], other[0])
     assert mutual_information(*first, 6).min() >= 0 and mutual_information(*first, 6).max() > 0
 
@@ -75,7 +74,7 @@ def test_features_once_equals_full_stochastic_forward_passes():
     model, images, passes = tiny_model(0.5), torch.rand(10, 3, 16, 16), 4
     with torch.inference_mode():
         features = model.features(images)
-    prob_sum, entropy_sum = mc_dropout_sums(model, features, passes, seed=3)
+    prob_sum, entropy_sum = mc_dropout_sums(model.classifier, 0.5, features, passes, seed=3)
     model.dropout.train()
     with torch.inference_mode(), torch.random.fork_rng():
         torch.manual_seed(3)
@@ -86,33 +85,50 @@ def test_features_once_equals_full_stochastic_forward_passes():
 
 
 def fake_run(model, pool=20):
+    features = torch.rand(pool, 32).numpy()
     return SimpleNamespace(model=model, pool=np.arange(pool), device=torch.device("cpu"),
-                           features=lambda idx: torch.rand(len(idx), 32).numpy())
+                           features=lambda idx: features[idx])
 
 
-def test_acquire_refuses_a_model_without_dropout_and_bad_flags():
-    options = SimpleNamespace(bald_passes=3)
-    with pytest.raises(AcquisitionError, match="bald needs a model trained with dropout"):
-        bald.acquire(fake_run(tiny_model(0.0)), 5, np.random.default_rng(0), options)
+def bald_scores(run, **options):
+    options = SimpleNamespace(**{"bald_passes": 3, "bald_dropout": None, **options})
+    return bald.acquire(run, 5, np.random.default_rng(0), options)[1]
+
+
+def test_dropout_rate_comes_from_the_flag_then_the_trained_network_then_one_half():
+    """A network trained without dropout (every method's) gets masks of p = 0.5 at acquisition."""
+    plain, trained_with_dropout = tiny_model(0.0), tiny_model(0.25)
+    run = fake_run(plain)
+    features = torch.from_numpy(run.features(run.pool))
+    seed = int(np.random.default_rng(0).integers(2**63 - 1))  # what acquire draws first from rng
+    for model, flag, p in [(plain, None, 0.5), (trained_with_dropout, None, 0.25), (plain, 0.1, 0.1)]:
+        expected = mutual_information(*mc_dropout_sums(model.classifier, p, features, 3, seed), 3)
+        got = bald_scores(SimpleNamespace(**{**vars(run), "model": model}), bald_dropout=flag)
+        np.testing.assert_array_equal(got, expected)
+    assert bald_scores(run).max() > 0
+
+
+def test_acquire_refuses_bad_flags():
+    run = fake_run(tiny_model(0.0))
     with pytest.raises(AcquisitionError, match="--budget: expected 1..20"):
-        bald.acquire(fake_run(tiny_model(0.5)), 21, np.random.default_rng(0), options)
+        bald.acquire(run, 21, np.random.default_rng(0), SimpleNamespace(bald_passes=3, bald_dropout=None))
     with pytest.raises(AcquisitionError, match="--bald-passes"):
-        bald.acquire(fake_run(tiny_model(0.5)), 5, np.random.default_rng(0), SimpleNamespace(bald_passes=0))
-    positions, scores = bald.acquire(fake_run(tiny_model(0.5)), 5, np.random.default_rng(0), options)
-    assert len(set(positions.tolist())) == 5 and scores.shape == (20,)
+        bald_scores(run, bald_passes=0)
+    with pytest.raises(AcquisitionError, match="--bald-dropout: expected a probability in"):
+        bald_scores(run, bald_dropout=1.0)
 
 
 @pytest.fixture(scope="module")
 def trained(image_folder, tmp_path_factory):
-    """A real 2-epoch, width-4 run with bald's TRAIN_ARGS: 24 pool samples of 3 classes."""
+    """A real 2-epoch, width-4 run of the network every method trains: 24 pool samples of 3 classes."""
     folder = tmp_path_factory.mktemp("bald_run")
     rng = np.random.default_rng(0)
     universe = np.sort(rng.choice(36, 30, replace=False))
     np.save(folder / "universe.npy", universe)
     np.save(folder / "labeled.npy", np.sort(rng.choice(universe, 6, replace=False)))
     run_script("train.py", "--dataset", f"folder:{image_folder}", "--data-root", folder / "cache",
-               "--labeled", folder / "labeled.npy", "--subset", folder / "universe.npy", "--out", folder / "run",
-               "--epochs", "2", "--width", "4", "--batch-size", "8", *bald.TRAIN_ARGS)
+               "--labeled", folder / "labeled.npy", "--universe", folder / "universe.npy", "--out", folder / "run",
+               "--epochs", "2", "--width", "4", "--batch-size", "8")
     return folder / "run"
 
 

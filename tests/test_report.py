@@ -1,24 +1,36 @@
 """report.py on hand-made numbers and crafted run trees (no training): means, stds, relative
-accuracy, sorting, missing runs, the informativeness curve, AUROC, and every output file."""
+accuracy, sorting, missing runs, AUBC and paired t-intervals, the shared cycle-0 layout, the
+informativeness curve (scores and query orders), AUROC, missing scores, and every output file."""
 import json
+import shutil
 from itertools import product
+from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import run_script
 
 import report
+import report_pool
 from baselines.dispersion import label_dispersion
 from files import FileError
 from report_stats import (
+    aubc,
     auroc,
+    auroc_markdown,
     average_ranks,
+    chain_stats,
+    diff_cell,
+    excludes_zero,
     mean_std,
     missing_cycles,
+    order_accuracy,
+    paired_differences,
     pick_examples,
     pool_scores,
     relative_accuracy,
     sort_by_final,
+    t_interval,
     top_accuracy,
 )
 
@@ -91,6 +103,58 @@ def test_top_accuracy_random_oracle_and_a_perfect_score():
     np.testing.assert_allclose(top_accuracy(correct, np.arange(40.0), fractions), 1.0)  # worst order
 
 
+def test_order_accuracy_follows_the_order_and_stops_at_the_budget():
+    correct = np.array([0, 0, 1, 1, 0, 1, 1, 1], bool)
+    # picks: pool positions 0 (wrong), 2 (right), 1 (wrong); k = 1, 2, 3, then 4 > the budget of 3
+    curve = order_accuracy(correct, [0, 2, 1], [0.125, 0.25, 0.375, 0.5])
+    np.testing.assert_allclose(curve[:3], [0, 1 / 2, 1 / 3])
+    assert np.isnan(curve[3])
+
+
+def test_aubc_trapezoid_normalised_by_the_labeled_range():
+    assert aubc([0.4, 0.5, 0.6], [0.1, 0.2, 0.3]) == pytest.approx(0.5)
+    assert aubc([0.7, 0.7, 0.7], [10, 15, 30]) == pytest.approx(0.7)         # flat at a gives a
+    # uneven steps: (0.1 * (0.4 + 0.6) / 2 + 0.2 * (0.6 + 0.6) / 2) / 0.3 = 0.17 / 0.3
+    assert aubc([0.4, 0.6, 0.6], [0.1, 0.2, 0.4]) == pytest.approx(0.17 / 0.3)
+    np.testing.assert_allclose(aubc([[50, 60], [50, nan]], [[10, 20], [10, 20]]), [55, nan])
+    assert np.isnan(aubc([0.5], [0.1]))                                       # one point: no area
+
+
+def test_t_interval_hand_computed():
+    mean, half, n = t_interval(np.array([1.0, 2.0, 3.0]))
+    assert (mean, n) == (pytest.approx(2.0), 3)                                # sd 1
+    assert half == pytest.approx(4.302653 / np.sqrt(3), rel=1e-6)             # t_{0.975, 2} = 4.303
+    assert not excludes_zero(mean, half)                                      # 2 ± 2.48 holds 0
+    mean, half, _ = t_interval(np.array([2.0, 2.5, 3.0]))                     # sd 0.5: 2.5 ± 1.24
+    assert half == pytest.approx(4.302653 * 0.5 / np.sqrt(3), rel=1e-6) and excludes_zero(mean, half)
+    assert excludes_zero(*t_interval(np.array([-3.0, -2.5, -2.0]))[:2])       # wholly below 0 too
+    mean, half, n = t_interval(np.array([[1.0, 4.0], [nan, 6.0]]))           # column 0: one paired seed
+    assert n.tolist() == [1, 2] and np.isnan(half[0]) and not excludes_zero(mean[0], half[0])
+    assert half[1] == pytest.approx(12.706205, rel=1e-6)                      # t_{0.975, 1} * sqrt(2) / sqrt(2)
+
+
+def test_diff_cell_marks_intervals_that_exclude_zero():
+    assert diff_cell(2.5, 1.242, 3, 3) == "+2.50 ± 1.24 *"
+    assert diff_cell(2.0, 2.484, 3, 3) == "+2.00 ± 2.48"
+    assert diff_cell(-1.0, nan, 1, 3) == "-1.00 ± n/a (1 of 3 seeds)"
+    assert diff_cell(nan, nan, 0, 3) == "—"
+
+
+def test_paired_differences_pair_by_seed_and_aubc_only_over_complete_seeds():
+    pct = np.array([[10, 20]] * 3, float)
+    random = chain_stats(np.array([[50, 60], [50, 62], [50, nan]]), pct, np.full(3, nan))
+    method = chain_stats(np.array([[50, 61], [50, 64], [50, 70]]), pct, np.full(3, nan))
+    np.testing.assert_allclose(random["seed_aubc"], [55, 56, nan])           # seed 2 unfinished: no AUBC
+    assert random["complete"] == 2 and random["aubc"][2] == 2
+    paired = paired_differences({"random": random, "m": method})
+    assert set(paired) == {"m"}
+    mean, half, n = paired["m"]["cycles"]
+    np.testing.assert_allclose(mean, [0, 1.5])
+    np.testing.assert_array_equal(n, [3, 2])                                 # seed 2 unpaired at cycle 1
+    assert paired["m"]["aubc"][0] == pytest.approx(0.75) and paired["m"]["aubc"][2] == 2
+    assert paired_differences({"m": method}) == {}                           # no random chain
+
+
 def test_pool_scores_rank_the_uncertain_first():
     probs = np.array([[0.5, 0.4, 0.1], [0.9, 0.05, 0.05], [0.34, 0.33, 0.33]])
     preds = np.array([[0, 0, 1], [1, 0, 2], [0, 0, 0]], np.uint8)  # [T=3, P=3]
@@ -145,12 +209,19 @@ def tree(tmp_path):
         alldata={0: 0.80, 1: 0.90})
 
 
+def table(text, header_start):
+    """(header, rows) of the markdown table in text whose header line starts with header_start."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return lines[start], lines[start + 2:end]
+
+
 def test_results_table_numbers_order_and_missing_seeds(tree, tmp_path, capsys):
     report.main([str(tree), "--out", str(tmp_path / "out")])
     lines = (tmp_path / "out" / "results.md").read_text().splitlines()
-    header = next(line for line in lines if line.startswith("| method"))
+    header, rows = table("\n".join(lines), "| method | seeds | cycle 0")
     assert "cycle 0 (10%)" in header and "cycle 2 (20%)" in header
-    rows = [line for line in lines if line.startswith("| ") and not line.startswith(("| method", "| ---"))]
     assert [row.split(" | ")[0] for row in rows] == ["| dispersion", "| margin", "| random"]  # by final accuracy
     # 70 and 74: mean 72, sample std 2.83; relative: mean of 70/80 and 74/90 (ratio of means: 84.71%)
     assert rows[0] == "| dispersion | 2 | 51.00 ± 1.41 | 61.00 ± 1.41 | 72.00 ± 2.83 | 84.86% ± 3.73 |"
@@ -188,6 +259,76 @@ def test_not_a_run_tree(tmp_path):
         report.scan_tree(tmp_path / "empty")
 
 
+def test_results_md_has_aubc_and_paired_differences_to_random(tmp_path, capsys):
+    # final cycle minus random: dispersion 1, 2, 3 (2 ± 4.303 / sqrt(3) = 2 ± 2.48, holds 0);
+    # margin 2, 2.5, 3 (2.5 ± 1.24, excludes 0). AUBC over 10-15%: random 55; dispersion 55.5, 56, 56.5
+    root = make_tree(tmp_path / "toy", {"random": {s: [0.50, 0.60] for s in range(3)},
+                                        "dispersion": {s: [0.50, 0.61 + s / 100] for s in range(3)},
+                                        "margin": {s: [0.50, 0.62 + s / 200] for s in range(3)}},
+                     alldata={s: 0.8 for s in range(3)})
+    report.main([str(root), "--out", str(tmp_path / "out")])
+    text = (tmp_path / "out" / "results.md").read_text()
+    assert "trapezoid" in text and "t-interval" in text
+    _, rows = table(text, "| method | seeds | AUBC")
+    assert rows == ["| margin | 3 | 56.25 ± 0.25 |", "| dispersion | 3 | 56.00 ± 0.50 |", "| random | 3 | 55.00 ± 0.00 |"]
+    header, rows = table(text, "| method | cycle 0")
+    assert header == "| method | cycle 0 | cycle 1 | AUBC |"
+    assert rows == ["| margin | +0.00 ± 0.00 | +2.50 ± 1.24 * | +1.25 ± 0.62 * |",
+                    "| dispersion | +0.00 ± 0.00 | +2.00 ± 2.48 | +1.00 ± 1.24 |"]
+    out = capsys.readouterr().out
+    assert "  margin             56.25 ± 0.25                     | +1.25 ± 0.62 *           | +2.50 ± 1.24 *" in out
+
+
+def test_paired_differences_with_one_paired_seed_have_no_interval(tree, tmp_path, capsys):
+    report.main([str(tree), "--out", str(tmp_path / "out")])    # random finished seed 0 only
+    _, rows = table((tmp_path / "out" / "results.md").read_text(), "| method | cycle 0")
+    assert rows[0] == ("| dispersion | +0.00 ± 0.00 | +5.00 ± n/a (1 of 2 seeds) | +10.00 ± n/a (1 of 2 seeds) "
+                       "| +5.00 ± n/a (1 of 2 seeds) |")
+    _, rows = table((tmp_path / "out" / "results.md").read_text(), "| method | seeds | AUBC")
+    assert "| random | 1 of 2 complete | 55.00 (1 of 2 seeds) |" in rows
+    assert "dispersion         61.25 ± 1.77" in capsys.readouterr().out
+
+
+def share_cycle0(root, seed):
+    """The new layout: <root>/cycle0/seed<S> trained once, each <method>/seed<S>/cycle0 a relative link to it."""
+    shared = root / "cycle0" / f"seed{seed}"
+    for i, chain in enumerate(sorted(p / f"seed{seed}" for p in root.iterdir() if (p / f"seed{seed}/cycle0").is_dir())):
+        if i == 0:
+            shared.parent.mkdir(exist_ok=True)
+            (chain / "cycle0").rename(shared)
+        else:
+            for f in (chain / "cycle0").iterdir():
+                f.unlink()
+            (chain / "cycle0").rmdir()
+        (chain / "cycle0").symlink_to(Path("..") / ".." / "cycle0" / f"seed{seed}")
+    return shared
+
+
+def test_shared_cycle0_is_no_method_and_is_read_through_the_links(tmp_path):
+    root = make_tree(tmp_path / "toy", {"dispersion": {0: [0.5, 0.6], 1: [0.52, 0.62]},
+                                        "random": {0: [0.5, 0.55], 1: [0.52, 0.56]}}, alldata={0: 0.8, 1: 0.8})
+    for seed in (0, 1):
+        share_cycle0(root, seed)
+    assert (root / "random/seed1/cycle0").is_symlink() and (root / "cycle0/seed1/metrics.json").is_file()
+    tree = report.scan_tree(root)
+    assert sorted(tree.chains) == ["dispersion", "random"]              # not "cycle0"
+    assert tree.chains["random"][1][0]["test_acc"] == 0.52              # cycle 0 through the link
+    assert report.incomplete_lines(tree) == []
+    (root / "cycle0/seed1").rename(root / "elsewhere")                  # shared cycle 0 not there yet
+    assert "random seed1: cycle 0 missing" in report.incomplete_lines(report.scan_tree(root))
+
+
+def test_informativeness_uses_the_shared_cycle0(tmp_path):
+    labels = np.arange(100) % 3
+    root = make_tree(tmp_path / "toy", {"dispersion": {0: [0.5]}, "random": {0: [0.5]}}, alldata={})
+    add_pool(share_cycle0(root, 0), one_hot(labels[10:]), np.tile(labels[10:], (4, 1)), 100)
+    references = report_pool.reference_runs(report.scan_tree(root))
+    assert references[0].dir == root / "cycle0" / "seed0"
+    info, notes, missing = report_pool.informativeness(report.scan_tree(root), labels, references)
+    assert "of cycle0/seed0;" in notes[0] and missing == []
+    np.testing.assert_allclose(info["random"]["curve"][0], 100)
+
+
 def add_pool(run, probs, preds, n_train, dataset="folder:/nowhere", data_root="./data"):
     """cycle0 pool files as train.py writes them: pool = the training indices not labeled."""
     pool = np.arange(n_train - len(probs), n_train)
@@ -213,11 +354,11 @@ def test_informativeness_uses_the_dispersion_chains_initial_model(tree):
     preds = np.tile(labels[10:], (4, 1))
     add_pool(tree / "random/seed0/cycle0", one_hot((labels[10:] + 1) % 3), preds, 100)  # all wrong
     add_pool(tree / "dispersion/seed0/cycle0", one_hot(labels[10:]), preds, 100)         # all right
-    info, notes = report.informativeness(report.scan_tree(tree), labels)
+    info, notes, missing = report_pool.informativeness(report.scan_tree(tree), labels)
     np.testing.assert_allclose(info["random"]["curve"][0], 100)
     assert list(info["random"]["curve"][2]) == [1] * 20 and "dispersion/seed0" in notes[0]
     (tree / "dispersion/seed0/cycle0/preds.npy").unlink()                               # falls back
-    info, notes = report.informativeness(report.scan_tree(tree), labels)
+    info, notes, missing = report_pool.informativeness(report.scan_tree(tree), labels)
     np.testing.assert_allclose(info["random"]["curve"][0], 0)
     assert "random/seed0" in notes[0] and "Not scored" not in " ".join(notes)
 
@@ -229,15 +370,82 @@ def test_saved_scores_of_a_model_based_method(tree):
     write_json(tree / "bald/seed0/cycle0/metrics.json", {"test_acc": 0.5, "n_labeled": 10})
     add_pool(tree / "bald/seed0/cycle0", one_hot(predicted), np.tile(predicted, (3, 1)), 100)
     (tree / "kcenter/seed0/cycle0").mkdir(parents=True)
-    info, notes = report.informativeness(report.scan_tree(tree), labels)
+    info, notes, missing = report_pool.informativeness(report.scan_tree(tree), labels)
     assert set(info) == {"random", "oracle", "dispersion", "margin", "entropy", "least_confidence"}
+    assert [(name, seed) for name, seed, _ in missing] == [("bald", 0), ("kcenter", 0)]  # listed, not dropped
     np.save(tree / "bald/seed0/cycle1_scores.npy", np.zeros(1))                          # misplaced: ignored
     (tree / "bald/seed0/cycle1").mkdir()
     np.save(tree / "bald/seed0/cycle1/labeled_scores.npy", (np.arange(90) % 2).astype(np.float32))
-    info, notes = report.informativeness(report.scan_tree(tree), labels)
+    info, notes, missing = report_pool.informativeness(report.scan_tree(tree), labels)
     assert info["bald (saved)"]["auroc"][0] == pytest.approx(1.0)
     np.testing.assert_allclose(info["bald (saved)"]["curve"][0][:10], 0)                  # top 10% all wrong
-    assert "Not scored (no cycle1/labeled_scores.npy saved): kcenter." in notes
+    assert [(name, seed) for name, seed, _ in missing] == [("kcenter", 0)]
+    assert "no finished cycle 0" in missing[0][2]                 # kcenter's cycle0 has no metrics.json
+
+
+def test_dispersion_from_one_recorded_epoch_is_missing_not_scored_on_ties(tree):
+    """Seed 1 has no dispersion chain; random's cycle 0 (trained with --track-last 1) recorded one epoch."""
+    labels = np.arange(100) % 3
+    predicted = np.where(np.arange(90) % 2 == 0, labels[10:], (labels[10:] + 1) % 3)
+    add_pool(tree / "dispersion/seed0/cycle0", one_hot(predicted), np.tile(predicted, (4, 1)), 100)
+    add_pool(tree / "random/seed1/cycle0", one_hot(predicted), predicted[None], 100)
+    shutil.rmtree(tree / "dispersion/seed1")
+    info, notes, missing = report_pool.informativeness(report.scan_tree(tree), labels)
+    assert info["dispersion"]["auroc"][2] == 1 and info["margin"]["auroc"][2] == 2   # seed 0 only
+    assert list(info["dispersion"]["curve"][2]) == [1] * 20
+    assert [(name, seed) for name, seed, _ in missing] == [("dispersion", 1)]
+    assert "random/seed1/cycle0/preds.npy has 1 recorded epoch" in missing[0][2]
+    text = auroc_markdown(info, notes, missing)
+    assert "| dispersion | " in text and "- dispersion, seed 1: " in text and "recorded epoch" in text
+
+
+def write_chain(root, method, seed, predicted, labels, selected=None, scores=None):
+    """<method>/seed<S>/cycle0 with the pool predictions (every other sample wrong) and cycle1's saved files."""
+    write_json(root / method / f"seed{seed}/cycle0/metrics.json", {"test_acc": 0.5, "n_labeled": 10})
+    pool = add_pool(root / method / f"seed{seed}/cycle0", one_hot(predicted), predicted[None], len(labels))
+    (root / method / f"seed{seed}/cycle1").mkdir()
+    if selected is not None:
+        np.save(root / method / f"seed{seed}/cycle1/labeled_selected.npy", pool[selected].astype(np.int32))
+    if scores is not None:
+        np.save(root / method / f"seed{seed}/cycle1/labeled_scores.npy", np.asarray(scores, np.float32))
+
+
+def test_greedy_methods_follow_their_query_order_not_their_stand_in_scores(tree, monkeypatch):
+    labels = np.arange(100) % 3
+    correct = np.arange(90) % 2 == 0                                     # pool positions: even right, odd wrong
+    predicted = np.where(correct, labels[10:], (labels[10:] + 1) % 3)
+    add_pool(tree / "dispersion/seed0/cycle0", one_hot(predicted), np.tile(predicted, (4, 1)), 100)
+    picks = [1, 3, 0, 5, 2, 7, 9, 4, 11]                                 # a budget of 9 (10% of 90): wrong, wrong, right...
+    write_chain(tree, "kcenter", 0, predicted, labels, picks, scores=correct)  # stand-in: the right ones first
+    write_chain(tree, "newmethod", 0, predicted, labels, picks)          # no scores saved: its order too
+    info, notes, missing = report_pool.informativeness(report.scan_tree(tree), labels)
+    assert "kcenter (saved)" not in info and missing == []
+    # k = 1..9 for the top 1..10% (4.5 rounds to 4): right among the first k picks 0 0 1 1 1 2 2 2 3 3
+    expected = 100 * np.array([0, 0, 1, 1, 1, 2, 2, 2, 3, 3]) / np.array([1, 2, 3, 4, 4, 5, 6, 7, 8, 9])
+    for name in ("kcenter (query order)", "newmethod (query order)"):
+        mean, _, n = info[name]["curve"]
+        np.testing.assert_allclose(mean[:10], expected)                  # the stand-in scores would give 100
+        assert np.isnan(mean[10:]).all() and list(n) == [1] * 10 + [0] * 10  # beyond the budget: unknown
+        assert info[name]["order_only"] and info[name]["auroc"][2] == 0
+    assert "| kcenter (query order) | n/a (query order known only up to the budget) | 1 |" \
+        in auroc_markdown(info, notes, missing)
+    assert any("labeled_selected.npy" in note for note in notes)
+    monkeypatch.setattr(report_pool, "ORDER_ONLY", ())                   # were kcenter's scores its order...
+    info, _, _ = report_pool.informativeness(report.scan_tree(tree), labels)
+    np.testing.assert_allclose(info["kcenter (saved)"]["curve"][0][:10], 100)  # ...the curve would be wrong
+
+
+def test_unfit_saved_files_are_listed_as_missing(tree):
+    labels = np.arange(100) % 3
+    predicted = labels[10:]
+    add_pool(tree / "dispersion/seed0/cycle0", one_hot(predicted), np.tile(predicted, (4, 1)), 100)
+    write_chain(tree, "bald", 0, predicted, labels, scores=np.zeros(5))  # 5 scores for a pool of 90
+    write_chain(tree, "coreset", 0, predicted, labels)                   # nothing saved
+    np.save(tree / "coreset/seed0/cycle1/labeled_selected.npy", np.array([3], np.int32))  # a labeled index
+    info, notes, missing = report_pool.informativeness(report.scan_tree(tree), labels)
+    assert not any(name.startswith(("bald", "coreset")) for name in info)
+    why = {name: text for name, _, text in missing}
+    assert "5 scores for a pool of 90" in why["bald"] and "outside the pool" in why["coreset"]
 
 
 def test_cli_writes_every_file_from_a_tree_with_images(image_folder, tmp_path):
@@ -263,6 +471,30 @@ def test_cli_writes_every_file_from_a_tree_with_images(image_folder, tmp_path):
     assert f"random,5,{accuracy:.4f},,1" in csv and "oracle,1,0.0000,,1" in csv
     assert "| dispersion |" in (tmp_path / "out" / "auroc.md").read_text()
     assert "every chain complete" in result.stdout and "AUROC" in result.stdout
+
+
+def test_report_on_the_shared_cycle0_layout_with_images(image_folder, tmp_path, capsys):
+    """The new layout end to end: a shared cycle 0 that recorded one epoch (no dispersion), a greedy method."""
+    labels = np.repeat([0, 1, 2], 12)
+    root = make_tree(tmp_path / "tiny", {"random": {0: [0.4, 0.45]}, "kcenter": {0: [0.4, 0.5]}},
+                     alldata={0: 0.7}, universe=36, initial=8, step=4)
+    shared = share_cycle0(root, 0)
+    add_pool(shared, one_hot(labels[8:]), labels[None, 8:], 36, f"folder:{image_folder}", str(tmp_path / "cache"))
+    np.save(root / "kcenter/seed0/cycle1/labeled_selected.npy", np.array([35, 9, 20, 12], np.int32))  # budget 4 of 28
+    report.main([str(root), "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert "methods: kcenter random" in out and "every chain complete" in out
+    assert "informativeness, missing (left out, never scored on ties):" in out
+    assert "  dispersion seed0: " in out and "has 1 recorded epoch" in out
+    assert "n/a (query order known only up to the budget): kcenter" in out
+    csv = (tmp_path / "out" / "informativeness.csv").read_text().splitlines()
+    # top 16%: k = round(4.48) = 4, the whole budget; top 17%: k = 5, beyond it
+    assert "kcenter (query order),16,100.0000,,1" in csv and "kcenter (query order),17,,,0" in csv
+    assert not any(line.startswith("dispersion,") for line in csv)
+    auroc_md = (tmp_path / "out" / "auroc.md").read_text()
+    assert "of cycle0/seed0;" in auroc_md and "- dispersion, seed 0: " in auroc_md
+    assert "| kcenter (query order) | n/a (query order known only up to the budget) | 1 |" in auroc_md
+    assert "| kcenter | +0.00 ± n/a | +5.00 ± n/a | +2.50 ± n/a |" in (tmp_path / "out" / "results.md").read_text()
 
 
 def test_unavailable_labels_skip_the_pool_analysis_only(tree, tmp_path, capsys):

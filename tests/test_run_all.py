@@ -1,17 +1,25 @@
 """run_all.sh on a tiny image folder: the whole protocol, shared initial sets, resuming."""
+import json
 import shutil
 
 import numpy as np
+import pytest
+import torch
 from conftest import run_all
+
+from baselines import METHODS, train_args
 
 
 def test_protocol_layout_and_nested_labeled_sets(protocol_tree):
     root, _, _ = protocol_tree
     initial = np.load(root / "initial" / "seed0" / "labeled.npy")
     assert len(initial) == 7  # 20% of 36
+    shared = root / "cycle0" / "seed0"  # cycle 0 is trained once per seed, every epoch tracked
+    np.testing.assert_array_equal(np.load(shared / "labeled.npy"), initial)
+    assert np.load(shared / "preds.npy").shape == (3, 29)
     for method in ("dispersion", "random"):
         chain = root / method / "seed0"
-        np.testing.assert_array_equal(np.load(chain / "cycle0" / "labeled.npy"), initial)  # shared start
+        assert (chain / "cycle0").is_symlink() and (chain / "cycle0").resolve() == shared.resolve()
         sizes = []
         for c in range(3):
             labeled = np.load(chain / f"cycle{c}" / "labeled.npy")
@@ -23,16 +31,42 @@ def test_protocol_layout_and_nested_labeled_sets(protocol_tree):
             sizes.append(len(labeled))
         assert sizes == [7, 11, 15]  # + 10% of 36 per cycle
         assert not (chain / "cycle2" / "preds.npy").exists()  # nothing acquires after the last cycle
+    # only dispersion reads every epoch's predictions after cycle 0
+    assert np.load(root / "dispersion/seed0/cycle1/preds.npy").shape[0] == 3
+    assert np.load(root / "random/seed0/cycle1/preds.npy").shape[0] == 1
     assert (root / "alldata" / "seed0" / "metrics.json").exists()
     # The two methods chose differently from the same start.
     assert not np.array_equal(np.load(root / "dispersion/seed0/cycle1/labeled.npy"),
                               np.load(root / "random/seed0/cycle1/labeled.npy"))
 
 
+def test_every_method_trains_the_identical_network():
+    """Only the acquisition differs between methods: the train.py flags of a method's chain may
+    differ only in how much of the pool is tracked, which never changes training
+    (tests/test_train.py::test_tracking_only_observes)."""
+    for method in METHODS:
+        assert train_args(method) in ([], ["--track-last", "1"]), method
+
+
+def test_bald_chain_starts_from_the_shared_cycle0_with_the_same_network(protocol_tree, tmp_path):
+    root, dataset, runs = protocol_tree
+    copy = tmp_path / "runs"
+    shutil.copytree(runs, copy, symlinks=True)
+    code, stdout, stderr = run_all(dataset, copy, "bald", CYCLES="1", ALLDATA="0")
+    assert code == 0, stdout + stderr
+    tree = copy / root.name
+    trained = [line for line in stdout.splitlines() if line.startswith("  training")]
+    assert len(trained) == 1 and "bald/seed0/cycle1" in trained[0]  # the shared cycle 0 is not retrained
+    bald0, random0 = (json.loads((tree / m / "seed0/cycle0/metrics.json").read_text()) for m in ("bald", "random"))
+    assert bald0 == random0  # the same cycle-0 run: BALD's cycle-0 accuracy equals random's exactly
+    bald1, random1 = (json.loads((tree / m / "seed0/cycle1/config.json").read_text()) for m in ("bald", "random"))
+    assert bald1["dropout"] == random1["dropout"] == 0 and bald1["width"] == random1["width"]
+
+
 def test_rerun_skips_finished_steps_and_redoes_only_missing_ones(protocol_tree, tmp_path):
     root, dataset, runs = protocol_tree
     copy = tmp_path / "runs"
-    shutil.copytree(runs, copy)  # the shared tree stays untouched for other tests
+    shutil.copytree(runs, copy, symlinks=True)  # the shared tree stays untouched for other tests
     root = copy / root.name
     finished = {p: p.stat().st_mtime_ns for p in root.rglob("metrics.json")}
     code, stdout, _ = run_all(dataset, copy, "dispersion", "random")
@@ -54,7 +88,7 @@ def test_unknown_method_fails_before_any_work(image_folder, tmp_path):
 def test_a_tampered_chain_is_stopped_by_the_leakage_check(protocol_tree, tmp_path):
     root, dataset, runs = protocol_tree
     copy = tmp_path / "runs"
-    shutil.copytree(runs, copy)
+    shutil.copytree(runs, copy, symlinks=True)
     cycle1 = copy / root.name / "random/seed0/cycle1"
     np.save(cycle1 / "labeled.npy", np.load(cycle1 / "labeled.npy")[1:])  # drops a labeled sample
     (cycle1 / "metrics.json").unlink()
@@ -71,3 +105,20 @@ def test_parallel_chains_give_the_same_results_as_sequential_ones(protocol_tree,
     parallel = tmp_path / "runs" / root.name
     for reference in root.rglob("*.npy"):
         np.testing.assert_array_equal(np.load(parallel / reference.relative_to(root)), np.load(reference))
+
+
+@pytest.mark.skipif(torch.cuda.is_available() or torch.backends.mps.is_available(), reason="a GPU is present")
+def test_paper_preset_without_a_gpu_stops_at_once_with_advice(image_folder, tmp_path):
+    code, _, stderr = run_all(f"folder:{image_folder}", tmp_path / "runs", "random", DEVICE="auto")
+    assert code == 2 and "PRESET=quick" in stderr and "DEVICE=cpu" in stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_initial_seed_gives_every_seed_the_same_initial_set(image_folder, tmp_path):
+    code, stdout, stderr = run_all(f"folder:{image_folder}", tmp_path / "runs", "random", SEEDS="0 1",
+                                   INITIAL_SEED="5", CYCLES="0", ALLDATA="0", EPOCHS="1")
+    assert code == 0, stdout + stderr
+    initial = tmp_path / "runs" / image_folder.name / "initial"
+    np.testing.assert_array_equal(np.load(initial / "seed0/labeled.npy"), np.load(initial / "seed1/labeled.npy"))
+    configs = [json.loads((initial.parent / f"cycle0/seed{s}/config.json").read_text()) for s in (0, 1)]
+    assert [c["seed"] for c in configs] == [0, 1]  # the trainings still differ by seed
