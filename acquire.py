@@ -83,7 +83,7 @@ class RunData:
 
     @cached_property
     def device(self):
-        from train import resolve_device
+        from device import resolve_device
 
         return resolve_device(self.device_name)
 

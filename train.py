@@ -21,17 +21,17 @@ Writes into RUN, each file atomically; metrics.json comes last, so its presence 
   checkpoint.pt only while training: the state --resume continues from
 """
 import argparse
-import json
-import os
 import platform
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+import checkpoint
 import data
 from files import (
     FileError,
@@ -44,6 +44,7 @@ from files import (
     save_npy,
     save_torch,
 )
+from device import clock, describe_device, memory_format, setup_device
 from models import build_model, fuse_batchnorm
 
 
@@ -109,37 +110,6 @@ def tracked_epochs(args):
     return [e for e in range(1, args.epochs + 1) if e >= first and (args.epochs - e) % args.track_every == 0]
 
 
-def resolve_device(name):
-    """auto: the first CUDA GPU, else Apple's MPS, else the CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        return torch.device("mps") if torch.backends.mps.is_available() else torch.device("cpu")
-    return torch.device(name)
-
-
-def setup_device(args):
-    """The compute device, with the backend settings this run asks for (call before any CUDA work)."""
-    if args.deterministic:
-        # cuBLAS is reproducible only with a fixed workspace, read when CUDA starts (PyTorch's
-        # reproducibility notes); a value the user set is kept.
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    device = resolve_device(args.device)
-    torch.use_deterministic_algorithms(args.deterministic)
-    # Shapes never change within a run, so cuDNN's autotuner pays off; it is not reproducible.
-    torch.backends.cudnn.benchmark = not args.deterministic
-    return device
-
-
-def describe_device(device):
-    """One line for the log: which device trains, so a CPU run of the paper preset is never silent."""
-    if device.type == "cuda":
-        return f"cuda:{device.index or 0} ({torch.cuda.get_device_name(device)})"
-    if device.type == "cpu":
-        return f"cpu ({torch.get_num_threads()} threads)"
-    return str(device)
-
-
 def split_pool(args, n_train):
     """(labeled, pool) index arrays; the pool is the universe (or everything) minus the labeled set."""
     labeled = load_indices(args.labeled, n_train)
@@ -150,15 +120,6 @@ def split_pool(args, n_train):
         raise FileError(f"{args.labeled}: expected at least 2 labeled indices, found {len(labeled)}")
     pool = np.setdiff1d(universe, labeled)  # sorted, disjoint from labeled by construction
     return np.sort(labeled), pool
-
-
-def memory_format(device, width):
-    """Channels-last is faster for convolutions, but on the CPU, torch 2.14's backward pass of a
-    strided 1x1 convolution corrupts memory in channels-last for 4-8 channels and odd batch sizes
-    (a crash, found by tests/test_run_all.py): narrow CPU models keep the default layout."""
-    if device.type == "cpu" and width < 16:
-        return torch.contiguous_format
-    return torch.channels_last
 
 
 def train_one_epoch(model, optimizer, images, labels, prep, args, generator, autocast):
@@ -185,11 +146,13 @@ def train_one_epoch(model, optimizer, images, labels, prep, args, generator, aut
 
 
 @torch.inference_mode()
-def predict(model, images, prep, batch_size, autocast, generator=None, with_probs=False):
-    """Predicted class [N] (and softmax [N, C] if with_probs) in eval mode; augmented if generator.
+def predict(model, images, prep, batch_size, autocast, generator=None):
+    """(predicted class [N], softmax [N, C]) of images [N, 3, H, W] uint8, in eval mode; augmented
+    with `generator` if given (--track-augment).
 
-    Runs a copy of the model with BatchNorm folded into the convolutions: the same function up to
-    float rounding, and faster (benchmarks/speed.py prints both forward rates); `model` is left as it was.
+    Speed only: runs a copy of the model with BatchNorm folded into the convolutions, the same
+    function up to float rounding as `model.eval()` under `torch.no_grad()` (models.fuse_batchnorm);
+    `model` itself is left as it was.
     """
     model = fuse_batchnorm(model)
     classes, probs = [], []
@@ -198,13 +161,12 @@ def predict(model, images, prep, batch_size, autocast, generator=None, with_prob
         if generator is not None:
             batch = data.random_crop_flip(batch, generator)
         with autocast:
-            logits = model(prep(batch)).float()
+            logits = model(prep(batch))  # float32 even under bf16 autocast (models.py)
         classes.append(logits.argmax(1))
-        if with_probs:
-            probs.append(logits.softmax(1))
-    empty = torch.zeros(0, dtype=torch.long, device=images.device)
-    classes = torch.cat(classes) if classes else empty
-    return (classes, torch.cat(probs) if probs else None) if with_probs else classes
+        probs.append(logits.softmax(1))
+    if not classes:
+        return torch.zeros(0, dtype=torch.long, device=images.device), None
+    return torch.cat(classes), torch.cat(probs)
 
 
 def environment(device):
@@ -220,51 +182,11 @@ def environment(device):
             or platform.machine(), "torch_threads": torch.get_num_threads()}
 
 
-SETTINGS_THAT_MUST_MATCH = ("dataset", "labeled", "universe", "epochs", "batch_size", "lr", "momentum",
-                            "nesterov", "weight_decay", "milestones", "gamma", "width", "dropout",
-                            "seed", "track_every", "track_last", "track_augment", "no_track", "bf16")
-
-
-def save_checkpoint(path, args, epoch, model, optimizer, scheduler, generators, preds, history, device):
-    """Everything --resume needs to continue exactly: weights, optimiser, schedule, RNG states."""
-    save_torch(path, {
-        "settings": {k: vars(args)[k] for k in SETTINGS_THAT_MUST_MATCH}, "epoch": epoch,
-        "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-        "device_type": device.type, "generators": [g.get_state() for g in generators],
-        "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.zeros(0),
-        "preds": preds, "history": json.dumps(history)})
-
-
-def restore_checkpoint(path, args, model, optimizer, scheduler, generators, preds, device):
-    """Load a checkpoint of the same settings into the given objects; returns (epoch, history).
-
-    Loaded to the CPU first: RNG states must stay CPU byte tensors, and load_state_dict copies the
-    weights and the optimiser's buffers to wherever the model lives.
-    """
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    differing = [k for k in SETTINGS_THAT_MUST_MATCH if state["settings"].get(k) != vars(args)[k]]
-    if differing or state["preds"].shape != preds.shape:
-        raise FileError(f"{path}: written with other settings ({', '.join(differing) or 'pool size'}); "
-                        f"delete it or run without --resume")
-    saved_on = state.get("device_type", device.type)
-    if saved_on != device.type:  # a CPU and a CUDA generator have different states and streams
-        raise FileError(f"{path}: written on {saved_on}, but this run is on {device.type}; resume it on "
-                        f"{saved_on} (--device), or delete it to start this training again")
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    for generator, saved in zip(generators, state["generators"]):
-        generator.set_state(saved)
-    torch.set_rng_state(state["torch_rng"])
-    if device.type == "cuda":
-        torch.cuda.set_rng_state(state["cuda_rng"], device)
-    preds.copy_(state["preds"])
-    return state["epoch"], json.loads(state["history"])
-
-
-def write_run_description(out, args, dataset, labeled, pool, device, channel_mean, channel_std):
-    """config.json (every setting and the environment), pool.npy and labeled.npy."""
+def start_run_folder(out, args, dataset, labeled, pool, device, channel_mean, channel_std):
+    """Mark the folder unfinished (no metrics.json), then write config.json (every setting and the
+    environment), pool.npy and labeled.npy."""
+    (out / "metrics.json").unlink(missing_ok=True)
+    remove_stale_temporaries(out)
     config = dict(vars(args), device=str(device), n_train=len(dataset.train_y), n_labeled=len(labeled),
                   n_pool=len(pool), num_classes=dataset.num_classes, classes=dataset.classes,
                   channel_mean=channel_mean.tolist(), channel_std=channel_std.tolist(),
@@ -277,7 +199,7 @@ def write_run_description(out, args, dataset, labeled, pool, device, channel_mea
 
 def test_accuracy(model, dataset, prep, batch_size, autocast, device):
     """Fraction of the test set classified correctly; the only place the test images are used."""
-    test_pred = predict(model, data.to_device_images(dataset.test_x, device), prep, batch_size, autocast)
+    test_pred, _ = predict(model, data.to_device_images(dataset.test_x, device), prep, batch_size, autocast)
     return float((test_pred.cpu().numpy() == dataset.test_y).mean())
 
 
@@ -291,6 +213,39 @@ def write_outputs(out, model, preds, probs, num_classes, metrics):
     save_json(out / "metrics.json", rounded)
 
 
+@dataclass
+class TrainingState:
+    """Everything that changes while training, and that a checkpoint must restore."""
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    generators: tuple  # (shuffling + augmentation, pool augmentation for --track-augment)
+    preds: torch.Tensor  # [T, P] predicted class of every pool sample after each recorded epoch
+    history: dict       # per-epoch loss and lr, seconds per phase (metrics.json)
+
+
+def new_training_state(args, num_classes, num_tracked, pool_size, device):
+    """The paper's model and optimiser (section 4.1), seeded; nothing recorded yet."""
+    torch.manual_seed(args.seed)  # weight init (and dropout masks, if any)
+    model = build_model(num_classes, args.width, args.dropout).to(device, memory_format=memory_format(device, args.width))
+    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
+                                nesterov=args.nesterov, weight_decay=args.weight_decay)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, args.milestones, args.gamma)
+    generators = (torch.Generator(device).manual_seed(args.seed), torch.Generator(device).manual_seed(args.seed + 1))
+    preds = torch.zeros(num_tracked, pool_size, dtype=torch.int16, device=device)
+    history = {"train_loss": [], "lr": [], "seconds_train": 0.0, "seconds_pool": 0.0}
+    return TrainingState(model, optimizer, scheduler, generators, preds, history)
+
+
+def log_epoch(history, epoch, epochs, loss, lr, seconds_train, seconds_pool):
+    history["train_loss"].append(loss)
+    history["lr"].append(lr)
+    history["seconds_train"] += seconds_train
+    history["seconds_pool"] += seconds_pool
+    print(f"epoch {epoch:3d}/{epochs}  loss {loss:.4f}  lr {lr:.5f}  "
+          f"train {seconds_train:.1f}s  pool {seconds_pool:.1f}s", flush=True)
+
+
 def main(argv=None):
     args = parse_args(argv)
     out = Path(args.out)
@@ -298,83 +253,70 @@ def main(argv=None):
     print(f"{out}: training on {describe_device(device)}", flush=True)
     dataset = data.load_dataset(args.dataset, args.data_root)
     labeled, pool = split_pool(args, len(dataset.train_y))
-    epochs_to_track = tracked_epochs(args) if len(pool) else []
-    pool_batch = args.pool_batch_size or (1024 if device.type == "cuda" else 64)
-
-    (out / "metrics.json").unlink(missing_ok=True)  # this folder is "not done" until we finish
-    remove_stale_temporaries(out)
+    tracked = tracked_epochs(args) if len(pool) else []  # the epochs after which the pool is predicted
     channel_mean, channel_std = dataset.channel_stats()
-    write_run_description(out, args, dataset, labeled, pool, device, channel_mean, channel_std)
+    start_run_folder(out, args, dataset, labeled, pool, device, channel_mean, channel_std)
 
-    # Everything lives on the device as uint8; batches are augmented and normalised there.
+    # Speed only: images live on the device as uint8, and each batch is cropped, flipped and
+    # normalised there (plain equivalent: a DataLoader with torchvision's RandomCrop(32, padding=4),
+    # RandomHorizontalFlip and Normalize; tests/test_data.py checks the pixels agree).
     mean, std = (torch.from_numpy(s).to(device) for s in (channel_mean, channel_std))
-    layout = memory_format(device, args.width)
     def prep(batch):
-        return data.normalize(batch, mean, std, layout)
+        return data.normalize(batch, mean, std, memory_format(device, args.width))
     train_x = data.to_device_images(dataset.train_x[labeled], device)
     train_y = torch.from_numpy(dataset.train_y[labeled]).to(device)
     pool_x = data.to_device_images(dataset.train_x[pool], device)
-
-    torch.manual_seed(args.seed)  # weight init and dropout masks
-    model = build_model(dataset.num_classes, args.width, args.dropout).to(device, memory_format=layout)
-    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
-                                nesterov=args.nesterov, weight_decay=args.weight_decay)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, args.milestones, args.gamma)
-    generator = torch.Generator(device).manual_seed(args.seed)            # shuffling + augmentation
-    track_generator = torch.Generator(device).manual_seed(args.seed + 1)  # only for --track-augment
+    pool_batch = args.pool_batch_size or (1024 if device.type == "cuda" else 64)
     autocast = torch.autocast(device.type, torch.bfloat16, enabled=args.bf16 and device.type == "cuda")
-
-    preds = torch.zeros(len(epochs_to_track), len(pool), dtype=torch.int16, device=device)
-    history = {"train_loss": [], "lr": [], "seconds_train": 0.0, "seconds_pool": 0.0}
-    start_epoch = 1
-    checkpoint_path = out / "checkpoint.pt"
-    generators = (generator, track_generator)
-    if args.resume and checkpoint_path.is_file():
-        done, history = restore_checkpoint(checkpoint_path, args, model, optimizer, scheduler, generators,
-                                           preds, device)
-        start_epoch = done + 1
-        print(f"resuming {out} after epoch {done}", flush=True)
+    state = new_training_state(args, dataset.num_classes, len(tracked), len(pool), device)
+    first_epoch = resume(out / "checkpoint.pt", args, state, device) + 1 if args.resume else 1
+    augment_pool = state.generators[1] if args.track_augment else None
 
     probs = None
-    for epoch in range(start_epoch, args.epochs + 1):
-        t0 = time.perf_counter()
-        loss = train_one_epoch(model, optimizer, train_x, train_y, prep, args, generator, autocast)
-        lr = scheduler.get_last_lr()[0]
-        scheduler.step()
-        t1 = time.perf_counter()
-        if epoch in epochs_to_track:
-            last = epoch == args.epochs
-            aug = track_generator if args.track_augment else None
-            result = predict(model, pool_x, prep, pool_batch, autocast, aug, with_probs=last and aug is None)
-            preds[epochs_to_track.index(epoch)] = result[0] if isinstance(result, tuple) else result
-            probs = result[1] if isinstance(result, tuple) else probs
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-        t2 = time.perf_counter()
-        history["train_loss"].append(loss)
-        history["lr"].append(lr)
-        history["seconds_train"] += t1 - t0
-        history["seconds_pool"] += t2 - t1
-        print(f"epoch {epoch:3d}/{args.epochs}  loss {loss:.4f}  lr {lr:.5f}  "
-              f"train {t1 - t0:.1f}s  pool {t2 - t1:.1f}s", flush=True)
-        stop_now = epoch == args.stop_after_epoch and epoch < args.epochs
-        if stop_now or (args.checkpoint_every and epoch % args.checkpoint_every == 0 and epoch < args.epochs):
-            save_checkpoint(checkpoint_path, args, epoch, model, optimizer, scheduler, generators, preds,
-                            history, device)
-        if stop_now:
-            print(f"{out}: stopped after epoch {epoch}; continue with --resume", flush=True)
+    for epoch in range(first_epoch, args.epochs + 1):
+        t0 = clock(device)
+        loss = train_one_epoch(state.model, state.optimizer, train_x, train_y, prep, args, state.generators[0], autocast)
+        lr = state.scheduler.get_last_lr()[0]
+        state.scheduler.step()
+        t1 = clock(device)
+        if epoch in tracked:
+            # Paper, section 3.1: after the epoch, the predicted class of every pool sample; one row
+            # of preds.npy per recorded epoch (Eq. 1-2 are computed from these rows).
+            state.preds[tracked.index(epoch)], probs = predict(state.model, pool_x, prep, pool_batch, autocast,
+                                                               augment_pool)
+        log_epoch(state.history, epoch, args.epochs, loss, lr, t1 - t0, clock(device) - t1)
+        if stop_or_checkpoint(out / "checkpoint.pt", args, epoch, state, device):
             return
 
-    if epochs_to_track and probs is None:  # --track-augment: the final softmax is on clean images
-        probs = predict(model, pool_x, prep, pool_batch, autocast, with_probs=True)[1]
+    if tracked and args.track_augment:  # the final softmax (probs.npy) is on clean images
+        probs = predict(state.model, pool_x, prep, pool_batch, autocast)[1]
     t3 = time.perf_counter()
-    test_acc = test_accuracy(model, dataset, prep, pool_batch, autocast, device)
-    history["seconds_test"] = time.perf_counter() - t3
-    write_outputs(out, model, preds, probs, dataset.num_classes, {
+    test_acc = test_accuracy(state.model, dataset, prep, pool_batch, autocast, device)
+    state.history["seconds_test"] = time.perf_counter() - t3
+    write_outputs(out, state.model, state.preds, probs, dataset.num_classes, {
         "test_acc": test_acc, "n_labeled": len(labeled), "n_pool": len(pool), "epochs": args.epochs,
-        "pred_epochs": epochs_to_track, **history})
-    checkpoint_path.unlink(missing_ok=True)
+        "pred_epochs": tracked, **state.history})
+    (out / "checkpoint.pt").unlink(missing_ok=True)
     print(f"{out}: test accuracy {test_acc:.4f} with {len(labeled)} labeled samples", flush=True)
+
+
+def resume(path, args, state, device):
+    """The epoch a checkpoint left off at, restored into `state`; 0 when there is none."""
+    if not path.is_file():
+        return 0
+    done = checkpoint.restore(path, args, state, device)
+    print(f"resuming {path.parent} after epoch {done}", flush=True)
+    return done
+
+
+def stop_or_checkpoint(path, args, epoch, state, device):
+    """Save a checkpoint when one is due; True if the run should stop here (--stop-after-epoch)."""
+    stop = epoch == args.stop_after_epoch and epoch < args.epochs
+    if stop or (args.checkpoint_every and epoch % args.checkpoint_every == 0 and epoch < args.epochs):
+        checkpoint.save(path, args, epoch, state, device)
+    if stop:
+        print(f"{path.parent}: stopped after epoch {epoch}; continue with --resume", flush=True)
+    return stop
 
 
 if __name__ == "__main__":

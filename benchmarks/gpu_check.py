@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import acquire  # noqa: E402
 import data  # noqa: E402
+import device as device_settings  # noqa: E402
 import report as report_script  # noqa: E402
 import speed as speed_benchmark  # noqa: E402
 import train  # noqa: E402
@@ -161,7 +162,7 @@ def bf16_changes_on_same_weights(check, run):
     loaded = RunData(run)
     device, model = loaded.device, loaded.model
     mean, std = loaded.channel_stats
-    layout = train.memory_format(device, model.feature_dim // 8)
+    layout = device_settings.memory_format(device, model.feature_dim // 8)
     def prep(batch):
         return data.normalize(batch, mean, std, layout)
     model = model.to(memory_format=layout)
@@ -170,8 +171,8 @@ def bf16_changes_on_same_weights(check, run):
     results = {}
     for precision, enabled in (("float32", False), ("bf16", True)):
         autocast = torch.autocast(device.type, torch.bfloat16, enabled=enabled)
-        pool = train.predict(model, pool_x, prep, 1024, autocast).cpu().numpy()
-        test = train.predict(model, test_x, prep, 1024, autocast).cpu().numpy()
+        pool = train.predict(model, pool_x, prep, 1024, autocast)[0].cpu().numpy()
+        test = train.predict(model, test_x, prep, 1024, autocast)[0].cpu().numpy()
         results[precision] = pool, 100 * (test == loaded.dataset.test_y).mean()
     changed = 100 * (results["float32"][0] != results["bf16"][0]).mean()
     check.row("bf16 autocast on the same weights", f"{changed:.2f}% of pool predictions change; test accuracy "
@@ -270,7 +271,7 @@ def main(argv=None):
     work = Path(args.work or tempfile.mkdtemp(prefix="gpu-check-"))
     work.mkdir(parents=True, exist_ok=True)
     check = Check(out, work, args.budget_s, args.tiny)
-    device = "cpu (--tiny)" if args.tiny else train.describe_device(train.resolve_device("auto"))
+    device = "cpu (--tiny)" if args.tiny else device_settings.describe_device(device_settings.resolve_device("auto"))
     check.row("device", f"{device}; torch {torch.__version__}, numpy {np.__version__}")
     dataset = dataset_spec(check, args.data)
 

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import data  # noqa: E402
+import device as device_settings  # noqa: E402
 import train  # noqa: E402
 from models import build_model, fuse_batchnorm  # noqa: E402
 
@@ -138,7 +139,7 @@ def main(argv=None):
     images = rng.integers(0, 256, (args.labeled + args.pool, 32, 32, 3), dtype=np.uint8)
     labels = rng.integers(0, 10, len(images))
     mean, std = np.full(3, 0.47, np.float32), np.full(3, 0.25, np.float32)
-    layout = train.memory_format(device, args.width)
+    layout = device_settings.memory_format(device, args.width)
     model = build_model(10, args.width).to(device, memory_format=layout)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
     x_u8 = data.to_device_images(images, device)

@@ -14,6 +14,8 @@ import torch
 from conftest import run_script
 
 import acquire
+import checkpoint
+import device as device_settings
 import train
 from baselines import METHODS
 from files import FileError
@@ -84,31 +86,22 @@ def test_deterministic_reruns_are_bit_identical(split, tmp_path, device):
     assert_same_results(tmp_path / "a", tmp_path / "b")
 
 
-def tiny_training_state(device="cpu"):
-    """What train.main builds before its epoch loop, for a 3-class width-4 model."""
+def tiny_training_state():
+    """What train.main builds before its epoch loop, for a 3-class width-4 model and a pool of 5."""
     args = train.parse_args(["--dataset", "x", "--labeled", "x", "--out", "x", "--width", "4"])
-    model = train.build_model(3, 4)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, [2], 0.2)
-    generators = (torch.Generator(device).manual_seed(0), torch.Generator(device).manual_seed(1))
-    preds = torch.zeros(2, 5, dtype=torch.int16)
-    return SimpleNamespace(args=args, model=model, optimizer=optimizer, scheduler=scheduler,
-                           generators=generators, preds=preds)
+    return args, train.new_training_state(args, 3, 2, 5, torch.device("cpu"))
 
 
 def save_and_restore(tmp_path, device, edit=None):
-    s = tiny_training_state()
-    torch.randint(0, 10, (3,), generator=s.generators[0])  # move a generator on before saving
-    train.save_checkpoint(tmp_path / "checkpoint.pt", s.args, 1, s.model, s.optimizer, s.scheduler,
-                          s.generators, s.preds, {"train_loss": [1.0]}, torch.device("cpu"))
+    args, saved = tiny_training_state()
+    torch.randint(0, 10, (3,), generator=saved.generators[0])  # move a generator on before saving
+    checkpoint.save(tmp_path / "checkpoint.pt", args, 1, saved, torch.device("cpu"))
     if edit:
         state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
         edit(state)
         torch.save(state, tmp_path / "checkpoint.pt")
-    fresh = tiny_training_state()
-    epoch, _ = train.restore_checkpoint(tmp_path / "checkpoint.pt", fresh.args, fresh.model, fresh.optimizer,
-                                        fresh.scheduler, fresh.generators, fresh.preds, device)
-    return epoch, s, fresh
+    _, restored = tiny_training_state()
+    return checkpoint.restore(tmp_path / "checkpoint.pt", args, restored, device), saved, restored
 
 
 def test_checkpoint_is_loaded_to_the_cpu_first(tmp_path, monkeypatch):
@@ -160,16 +153,16 @@ def test_deterministic_sets_the_cublas_workspace_unless_the_user_did(monkeypatch
     if user_value:
         monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", user_value)
     try:
-        train.setup_device(SimpleNamespace(deterministic=True, device="cpu"))
+        device_settings.setup_device(SimpleNamespace(deterministic=True, device="cpu"))
         assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == (user_value or ":4096:8")
     finally:
-        train.setup_device(SimpleNamespace(deterministic=False, device="cpu"))
+        device_settings.setup_device(SimpleNamespace(deterministic=False, device="cpu"))
 
 
 def test_cudnn_autotuner_is_on_unless_deterministic():
     try:
-        train.setup_device(SimpleNamespace(deterministic=True, device="cpu"))
+        device_settings.setup_device(SimpleNamespace(deterministic=True, device="cpu"))
         assert torch.backends.cudnn.benchmark is False and torch.are_deterministic_algorithms_enabled()
     finally:
-        train.setup_device(SimpleNamespace(deterministic=False, device="cpu"))
+        device_settings.setup_device(SimpleNamespace(deterministic=False, device="cpu"))
     assert torch.backends.cudnn.benchmark is True and not torch.are_deterministic_algorithms_enabled()

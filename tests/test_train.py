@@ -138,9 +138,9 @@ def test_pool_predictions_do_not_depend_on_the_batch_size():
     autocast = torch.autocast("cpu", enabled=False)
     def prep(batch):
         return data.normalize(batch, mean, std)
-    labels = [train.predict(model, images, prep, size, autocast) for size in (1, 7, 64)]
+    labels = [train.predict(model, images, prep, size, autocast)[0] for size in (1, 7, 64)]
     assert labels[0].shape == (50,)
     torch.testing.assert_close(labels[0], labels[1], rtol=0, atol=0)
     torch.testing.assert_close(labels[0], labels[2], rtol=0, atol=0)
-    _, probs = train.predict(model, images, prep, 7, autocast, with_probs=True)
+    _, probs = train.predict(model, images, prep, 7, autocast)
     torch.testing.assert_close(probs.argmax(1), labels[0], rtol=0, atol=0)

@@ -1,0 +1,54 @@
+"""Save and restore a training mid-way: train.py --checkpoint-every, --stop-after-epoch, --resume.
+
+A checkpoint (RUN/checkpoint.pt, removed when the training finishes) holds everything that changes
+during training: weights, optimiser and schedule, the random generators' states and the pool
+predictions recorded so far, so a resumed training gives the same results as an uninterrupted one
+(bit for bit on the CPU, and on CUDA with --deterministic). It is loaded to the CPU first: RNG states
+must stay CPU byte tensors, and load_state_dict copies the rest to wherever the model lives.
+"""
+import json
+
+import torch
+
+from files import FileError, save_torch
+
+# A checkpoint is refused when any of these differ from the run that wrote it.
+SETTINGS_THAT_MUST_MATCH = ("dataset", "labeled", "universe", "epochs", "batch_size", "lr", "momentum",
+                            "nesterov", "weight_decay", "milestones", "gamma", "width", "dropout",
+                            "seed", "track_every", "track_last", "track_augment", "no_track", "bf16")
+
+
+def save(path, args, epoch, state, device):
+    """state: train.TrainingState after `epoch` (1-based) epochs."""
+    save_torch(path, {
+        "settings": {k: vars(args)[k] for k in SETTINGS_THAT_MUST_MATCH}, "epoch": epoch,
+        "model": state.model.state_dict(), "optimizer": state.optimizer.state_dict(),
+        "scheduler": state.scheduler.state_dict(), "device_type": device.type,
+        "generators": [g.get_state() for g in state.generators], "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.zeros(0),
+        "preds": state.preds, "history": json.dumps(state.history)})
+
+
+def restore(path, args, state, device):
+    """Load a checkpoint of the same settings and device type into `state`; returns its epoch."""
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    differing = [k for k in SETTINGS_THAT_MUST_MATCH if saved["settings"].get(k) != vars(args)[k]]
+    if differing or saved["preds"].shape != state.preds.shape:
+        raise FileError(f"{path}: written with other settings ({', '.join(differing) or 'pool size'}); "
+                        f"delete it or run without --resume")
+    saved_on = saved.get("device_type", device.type)
+    if saved_on != device.type:  # a CPU and a CUDA generator have different states and streams
+        raise FileError(f"{path}: written on {saved_on}, but this run is on {device.type}; resume it on "
+                        f"{saved_on} (--device), or delete it to start this training again")
+    state.model.load_state_dict(saved["model"])
+    state.optimizer.load_state_dict(saved["optimizer"])
+    state.scheduler.load_state_dict(saved["scheduler"])
+    for generator, generator_state in zip(state.generators, saved["generators"]):
+        generator.set_state(generator_state)
+    torch.set_rng_state(saved["torch_rng"])
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(saved["cuda_rng"], device)
+    state.preds.copy_(saved["preds"])
+    state.history.clear()
+    state.history.update(json.loads(saved["history"]))
+    return saved["epoch"]

@@ -1,0 +1,55 @@
+"""The compute device: which one, its backend settings, and the memory layout of the model.
+
+Used by train.py (and acquire.py for model-based methods). Only setup_device changes global state.
+"""
+import os
+import time
+
+import torch
+
+
+def resolve_device(name):
+    """auto: the first CUDA GPU, else Apple's MPS, else the CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if torch.backends.mps.is_available() else torch.device("cpu")
+    return torch.device(name)
+
+
+def setup_device(args):
+    """The compute device, with the backend settings this run asks for (call before any CUDA work)."""
+    if args.deterministic:
+        # cuBLAS is reproducible only with a fixed workspace, read when CUDA starts (PyTorch's
+        # reproducibility notes); a value the user set is kept.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    device = resolve_device(args.device)
+    torch.use_deterministic_algorithms(args.deterministic)
+    # Shapes never change within a run, so cuDNN's autotuner pays off; it is not reproducible.
+    torch.backends.cudnn.benchmark = not args.deterministic
+    return device
+
+
+def describe_device(device):
+    """One line for the log: which device trains, so a CPU run of the paper preset is never silent."""
+    if device.type == "cuda":
+        return f"cuda:{device.index or 0} ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    return str(device)
+
+
+def memory_format(device, width):
+    """Speed only (the plain equivalent is PyTorch's default layout): channels-last is faster for convolutions, but on the CPU, torch 2.14's backward pass of a
+    strided 1x1 convolution corrupts memory in channels-last for 4-8 channels and odd batch sizes
+    (a crash, found by tests/test_run_all.py): narrow CPU models keep the default layout."""
+    if device.type == "cpu" and width < 16:
+        return torch.contiguous_format
+    return torch.channels_last
+
+
+def clock(device):
+    """Wall time once the device has finished its queued work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
