@@ -122,14 +122,18 @@ class RunData:
 
 
 def next_labeled(labeled, pool, positions, budget):
-    """Check a method's output and return (queried training indices, sorted next labeled set)."""
+    """Check a method's output and return (queried training indices, sorted next labeled set).
+
+    A method answers in positions: rows of pool.npy (and of preds.npy's columns, probs.npy's rows).
+    pool[positions] turns them into indices into the training set, the numbering labeled.npy uses.
+    """
     positions = np.asarray(positions)
     if positions.shape != (budget,) or positions.dtype.kind not in "iu":
         raise AcquisitionError(f"method returned {positions.shape} {positions.dtype} positions, "
                                f"expected [{budget}] ints")
     if positions.min() < 0 or positions.max() >= len(pool) or np.unique(positions).size != budget:
         raise AcquisitionError("method returned positions outside the pool or repeated ones")
-    queried = pool[positions]
+    queried = pool[positions]  # positions in the pool -> training-set indices
     return queried, np.sort(np.concatenate([labeled, queried]))
 
 
@@ -160,8 +164,8 @@ def main(argv=None):
         raise FileError(f"--out: expected a file name ending in .npy, got {out}")
     run = RunData(args.run, args.data_root, args.device)
     rng = np.random.default_rng(args.seed)
-    positions, scores = METHODS[args.method].acquire(run, args.budget, rng, args)
-    queried, labeled = next_labeled(run.labeled, run.pool, positions, args.budget)
+    positions, scores = METHODS[args.method].acquire(run, args.budget, rng, args)  # score the pool
+    queried, labeled = next_labeled(run.labeled, run.pool, positions, args.budget)  # add the top `budget`
 
     remove_stale_temporaries(out.parent)
     out.unlink(missing_ok=True)  # NEXT.npy marks completion, so it goes last

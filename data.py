@@ -1,19 +1,21 @@
-"""Image datasets as cached uint8 arrays, and the training augmentation on the compute device.
+"""The data of one active-learning experiment: who takes part, who is labeled first, and the images.
+
+Active learning (paper, section 4.1): the universe is the set of training indices taking part (the
+whole training set, or a random subset for quick runs); a random 10% of it is labeled first, drawn
+once per seed and shared by every method (draw_initial); the rest is the unlabeled pool.
+
+    python data.py initial --dataset D --seed S --out-dir DIR [--fraction 0.1] [--universe-size N]
+writes DIR/universe.npy (the training indices taking part: all of them, or a random N) and
+DIR/labeled.npy (a random `fraction` of the universe); run_all.sh calls it once per seed.
 
 Datasets (`--dataset`):
   cifar10, cifar100   torchvision's CIFAR, downloaded into --data-root on first use
   folder:PATH         any ImageFolder tree PATH/train/<class>/*, PATH/test/<class>/*, images of
                       one size (e.g. the CIFAR-10 JPEG copy, or your own data)
-
-Each dataset is decoded once into uint8 arrays and cached as `<data-root>/cache/<key>.npz`, so a
-later run starts in seconds. Inputs are normalised with the training set's channel mean and std
-and augmented with a random crop from 4-pixel zero padding plus a horizontal flip (paper,
-section 4.1), on whole batches of tensors on the device.
-
-Command line (used by run_all.sh to draw the shared initial labeled set of a seed):
-  python data.py initial --dataset D --seed S --out-dir DIR [--fraction 0.1] [--universe-size N]
-writes DIR/universe.npy (the training indices taking part in active learning: all of them, or a
-random N) and DIR/labeled.npy (a random `fraction` of the universe).
+Each dataset is decoded once into uint8 arrays and cached as `<data-root>/cache/<key>.npz` (under a
+lock, so concurrent first runs take turns), so a later run starts in seconds. Inputs are normalised
+with the training set's channel mean and std and augmented with a random crop from 4-pixel zero
+padding plus a horizontal flip (section 4.1), on whole batches of tensors on the device.
 """
 import argparse
 import fcntl
@@ -30,6 +32,24 @@ from files import FileError, exit_with_error, index_dtype, save_npy, save_npz
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".gif", ".tif", ".tiff", ".webp"}
 
+
+# ---- what active learning needs: the universe and the initial labeled set -------------------------
+
+def draw_initial(n_train, fraction, seed, universe_size=None):
+    """The universe of training indices taking part and a random `fraction` of it to label first.
+
+    Drawn once per seed and shared by every method (paper, section 4.1). Returns (universe,
+    labeled), both sorted.
+    """
+    rng = np.random.default_rng(seed)
+    universe = np.arange(n_train) if universe_size is None else rng.choice(n_train, universe_size, replace=False)
+    n_labeled = int(round(fraction * len(universe)))
+    labeled = rng.choice(universe, n_labeled, replace=False)
+    dtype = index_dtype(n_train)
+    return np.sort(universe).astype(dtype), np.sort(labeled).astype(dtype)
+
+
+# ---- the images: decoded once, cached as uint8 arrays ---------------------------------------------
 
 @dataclass
 class ImageData:
@@ -166,6 +186,8 @@ def _decode_image_folder(folder, listing):
     return ImageData(*arrays["train"], *arrays["test"], classes)
 
 
+# ---- on the device: layout, normalisation, augmentation -----------------------------------------
+
 def to_device_images(images, device):
     """[N, H, W, 3] uint8 numpy -> [N, 3, H, W] uint8 tensor on device, channels-last in memory."""
     return torch.from_numpy(images).to(device).permute(0, 3, 1, 2)
@@ -200,20 +222,6 @@ def random_crop_flip(images, generator, padding=4):
     lefts = torch.randint(0, 2 * padding + 1, (b,), generator=generator, device=device)
     flips = torch.rand(b, generator=generator, device=device) < 0.5
     return crop_flip(images, tops, lefts, flips, padding)
-
-
-def draw_initial(n_train, fraction, seed, universe_size=None):
-    """The universe of training indices taking part and a random `fraction` of it to label first.
-
-    Drawn once per seed and shared by every method (paper, section 4.1). Returns (universe,
-    labeled), both sorted.
-    """
-    rng = np.random.default_rng(seed)
-    universe = np.arange(n_train) if universe_size is None else rng.choice(n_train, universe_size, replace=False)
-    n_labeled = int(round(fraction * len(universe)))
-    labeled = rng.choice(universe, n_labeled, replace=False)
-    dtype = index_dtype(n_train)
-    return np.sort(universe).astype(dtype), np.sort(labeled).astype(dtype)
 
 
 def _initial_command(args):

@@ -76,6 +76,7 @@ def build_model(num_classes, width=64, dropout=0.0):
 
 def fuse_batchnorm(model):
     """An eval-mode copy of `model` for prediction, with each BatchNorm folded into its convolution.
+    Speed only: the plain equivalent is `model.eval()` under `torch.no_grad()`.
 
     In eval mode BatchNorm is a fixed per-channel affine map, so conv -> BN equals one convolution
     with rescaled weights and a bias: the same function (up to float rounding) with one pass over

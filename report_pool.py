@@ -17,6 +17,7 @@ import numpy as np
 
 import report_plots
 from acquire import RunData
+from baselines import METHODS
 from baselines.dispersion import label_dispersion
 from files import FileError, load_indices, load_json, load_npy
 from report_stats import (
@@ -36,9 +37,8 @@ SHARED_CYCLE0 = "cycle0"  # <tree>/cycle0/seed<S>: the one cycle-0 training of a
 
 # Methods whose labeled_scores.npy, if any, is not the order they query in: they pick greedily, each
 # pick depending on the previous ones (k-center's scores are only the distances before the first pick).
-# Their informativeness follows cycle1/labeled_selected.npy. (Better kept beside each method, as
-# SCORES_ARE_QUERY_ORDER = False in baselines/kcenter.py, coreset.py and badge.py.)
-ORDER_ONLY = ("kcenter", "coreset", "badge")
+# Their informativeness follows cycle1/labeled_selected.npy.
+ORDER_ONLY = tuple(name for name, module in METHODS.items() if not getattr(module, "SCORES_ARE_QUERY_ORDER", True))
 
 
 def has_pool_predictions(run):

@@ -8,7 +8,8 @@ Each module in this folder provides
 and optionally add_arguments(parser) for its own flags. Every method's chain trains the identical
 network on the identical schedule (only the acquisition differs), so a method cannot add train.py
 flags; TRACKS_EVERY_EPOCH = True asks for the per-epoch pool predictions in cycles >= 1 (the shared
-cycle 0 always records them). Adding a method: one file plus one line here.
+cycle 0 always records them); SCORES_ARE_QUERY_ORDER = False tells report.py that a greedy method's
+scores are not the order it queries in. Adding a method: one file plus one line here.
 """
 from baselines import (
     badge,

@@ -24,6 +24,10 @@ import numpy as np
 
 from baselines.common import AcquisitionError, check_budget, check_probs, top_k
 
+# Greedy: each pick depends on the previous ones, so the saved scores (if any) are not the query
+# order; report.py follows NEXT_selected.npy (the pick order) for Fig. 3 instead.
+SCORES_ARE_QUERY_ORDER = False
+
 
 def sq_dists_to(residuals, features, sq_norms, j):
     """||g_x - g_j||^2 for every x: residuals [P, C], features [P, D], sq_norms [P] -> [P] >= 0."""

@@ -48,6 +48,10 @@ import numpy as np
 from baselines.common import AcquisitionError, check_budget
 from baselines.kcenter import CHUNK_ELEMENTS, farthest_first, min_distances, to_tensor
 
+# Greedy: each pick depends on the previous ones, so the saved scores (if any) are not the query
+# order; report.py follows NEXT_selected.npy (the pick order) for Fig. 3 instead.
+SCORES_ARE_QUERY_ORDER = False
+
 
 def edges_within(x, rows, radius):
     """Pairs (i in rows, j) with Δ(x_i, x_j) ≤ radius, x [N, D] -> (i, j, distance) numpy arrays."""

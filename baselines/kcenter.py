@@ -28,6 +28,10 @@ import numpy as np
 
 from baselines.common import AcquisitionError, check_budget
 
+# Greedy: each pick depends on the previous ones, so the saved scores (if any) are not the query
+# order; report.py follows NEXT_selected.npy (the pick order) for Fig. 3 instead.
+SCORES_ARE_QUERY_ORDER = False
+
 CHUNK_ELEMENTS = 1 << 24  # distances per chunk: 64 MB of float32
 
 
