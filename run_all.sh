@@ -97,8 +97,12 @@ initial_set() {  # initial_set SEED: the seed's universe and initial labeled set
 }
 
 shared_cycle0() {  # shared_cycle0 SEED: cycle 0, trained once per seed with the pool predicted after every epoch
-  local seed=$1 init=$ROOT/initial/seed$1
+  local seed=$1 init=$ROOT/initial/seed$1 lock
+  mkdir -p "$ROOT/cycle0"
+  # Chains of one seed may start together (a Slurm array): one trains it, the others wait, then skip it.
+  if command -v flock > /dev/null; then exec {lock}> "$ROOT/cycle0/.seed$seed.lock"; flock "$lock"; fi
   train "$ROOT/cycle0/seed$seed" "$init/labeled.npy" "$init/universe.npy" "$seed"
+  if [ -n "${lock:-}" ]; then exec {lock}>&-; fi
 }
 
 chain() {  # chain METHOD SEED: from the shared cycle 0, acquire and retrain up to cycle CYCLES

@@ -5,7 +5,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import run_all
+from conftest import run_all, start_run_all
 
 from baselines import METHODS, train_args
 
@@ -122,3 +122,13 @@ def test_initial_seed_gives_every_seed_the_same_initial_set(image_folder, tmp_pa
     np.testing.assert_array_equal(np.load(initial / "seed0/labeled.npy"), np.load(initial / "seed1/labeled.npy"))
     configs = [json.loads((initial.parent / f"cycle0/seed{s}/config.json").read_text()) for s in (0, 1)]
     assert [c["seed"] for c in configs] == [0, 1]  # the trainings still differ by seed
+
+
+def test_chains_of_one_seed_started_together_train_its_cycle0_once(image_folder, tmp_path):
+    """Two array tasks of one seed (different methods) share its cycle 0: one trains it, one waits."""
+    processes = [start_run_all(f"folder:{image_folder}", tmp_path / "runs", method, CYCLES="1", ALLDATA="0")
+                 for method in ("random", "margin")]
+    results = [p.communicate(timeout=600) + (p.returncode,) for p in processes]
+    assert all(code == 0 for _, _, code in results), results
+    log = (tmp_path / "runs" / image_folder.name / "cycle0" / "seed0" / "train.log").read_text()
+    assert log.count("training on") == 1
