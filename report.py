@@ -18,6 +18,7 @@ Writes into --out (default results/<tree name>), and a summary on stdout:
                             AUBC per method; paired differences to random with 95% t-intervals
   informativeness.png/.csv  the initial model's accuracy on the top p% of the pool by each score
                             (paper, section 3.2, Fig. 3): the lower, the more informative
+  informativeness_seeds.csv the same and the AUROC for each seed (for paired comparisons)
   auroc.md                  AUROC of each score for telling misclassified pool samples from correct ones
   examples.png              pool images with their last 5 predicted labels, confidence and dispersion (Fig. 1)
 

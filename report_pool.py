@@ -122,11 +122,12 @@ def informativeness(tree, labels, references=None):
     for seed, run in references.items():
         found, absent, accuracy = seed_informativeness(tree, seed, run, labels)
         for name, value in found.items():
-            per_seed.setdefault(name, []).append(value)
+            per_seed.setdefault(name, {})[seed] = value
         missing += [(name, seed, why.replace(f"{tree.root}/", "")) for name, why in absent.items()]
         pool_acc.append(accuracy)
-    info = {name: {"curve": mean_std(np.array([c for c, _ in v])), "auroc": mean_std(np.array([a for _, a in v])),
-                   "order_only": name.endswith("(query order)")} for name, v in per_seed.items()}
+    info = {name: {"curve": mean_std(np.array([c for c, _ in v.values()])),
+                   "auroc": mean_std(np.array([a for _, a in v.values()])),
+                   "order_only": name.endswith("(query order)"), "per_seed": v} for name, v in per_seed.items()}
     used = ", ".join(str(run.dir.relative_to(tree.root)) for run in references.values())
     notes = [f"Model: cycle 0 (initial labeled set) of {used}; its accuracy on the pool: {np.mean(pool_acc):.2f}%."]
     if any(name.endswith("(saved)") for name in info):
@@ -156,7 +157,8 @@ def example_panels(run, dataset, n_last=5):
 
 
 def analyse_pool(tree, data_root, out):
-    """Write informativeness.png/.csv, auroc.md and examples.png; return summary lines."""
+    """Write informativeness.png/.csv, informativeness_seeds.csv (each seed's curve and AUROC, for paired
+    comparisons), auroc.md and examples.png; return summary lines."""
     references = reference_runs(tree, data_root)
     if not references:
         return ["informativeness, examples: skipped (no finished cycle0 with preds.npy and probs.npy)"]
@@ -169,6 +171,10 @@ def analyse_pool(tree, data_root, out):
     rows = [(name, f"{100 * f:.0f}", float(v["curve"][0][j]), float(v["curve"][1][j]), int(v["curve"][2][j]))
             for name, v in info.items() for j, f in enumerate(FRACTIONS)]
     (out / "informativeness.csv").write_text(csv_text(["score", "top_pct", "acc_mean", "acc_std", "n_seeds"], rows))
+    seed_rows = [(name, seed, f"{100 * f:.0f}", float(curve[j]), float(area))
+                 for name, v in info.items() for seed, (curve, area) in v["per_seed"].items()
+                 for j, f in enumerate(FRACTIONS)]
+    (out / "informativeness_seeds.csv").write_text(csv_text(["score", "seed", "top_pct", "acc", "auroc"], seed_rows))
     (out / "auroc.md").write_text(auroc_markdown(info, notes, missing))
     report_plots.informativeness(FRACTIONS, info, out / "informativeness.png", tree.root.name)
     report_plots.examples(example_panels(run, dataset), out / "examples.png",

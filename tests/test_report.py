@@ -460,7 +460,7 @@ def test_cli_writes_every_file_from_a_tree_with_images(image_folder, tmp_path):
     add_pool(root / "dispersion/seed0/cycle0", probs, preds, 36, f"folder:{image_folder}", str(tmp_path / "cache"))
     result = run_script("report.py", root, "--out", tmp_path / "out")
     names = {"learning_curves.png", "learning_curves.csv", "results.md", "informativeness.png",
-             "informativeness.csv", "auroc.md", "examples.png"}
+             "informativeness.csv", "informativeness_seeds.csv", "auroc.md", "examples.png"}
     assert {p.name for p in (tmp_path / "out").iterdir()} == names
     for name in names:
         assert (tmp_path / "out" / name).stat().st_size > 100, name
@@ -469,6 +469,9 @@ def test_cli_writes_every_file_from_a_tree_with_images(image_folder, tmp_path):
     assert csv[0] == "score,top_pct,acc_mean,acc_std,n_seeds" and len(csv) == 1 + 6 * 20
     accuracy = 100 * np.mean(probs.argmax(1) == labels[8:])
     assert f"random,5,{accuracy:.4f},,1" in csv and "oracle,1,0.0000,,1" in csv
+    per_seed = (tmp_path / "out" / "informativeness_seeds.csv").read_text().splitlines()
+    assert per_seed[0] == "score,seed,top_pct,acc,auroc" and f"random,0,5,{accuracy:.4f},0.5000" in per_seed
+    assert "oracle,0,1,0.0000,1.0000" in per_seed and len(per_seed) == 1 + 6 * 20
     assert "| dispersion |" in (tmp_path / "out" / "auroc.md").read_text()
     assert "every chain complete" in result.stdout and "AUROC" in result.stdout
 

@@ -126,7 +126,7 @@ def test_initial_seed_gives_every_seed_the_same_initial_set(image_folder, tmp_pa
 
 def test_chains_of_one_seed_started_together_train_its_cycle0_once(image_folder, tmp_path):
     """Two array tasks of one seed (different methods) share its cycle 0: one trains it, one waits."""
-    processes = [start_run_all(f"folder:{image_folder}", tmp_path / "runs", method, CYCLES="1", ALLDATA="0")
+    processes = [start_run_all(f"folder:{image_folder}", tmp_path / "runs", method, CYCLES="0", ALLDATA="0")
                  for method in ("random", "margin")]
     results = [p.communicate(timeout=600) + (p.returncode,) for p in processes]
     assert all(code == 0 for _, _, code in results), results
