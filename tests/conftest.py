@@ -38,6 +38,18 @@ def image_folder(tmp_path_factory):
     return make_image_folder(tmp_path_factory.mktemp("tiny"))
 
 
+@pytest.fixture(scope="session")
+def split(image_folder, tmp_path_factory):
+    """The 36 training images of image_folder: a universe of 30, 6 of them labeled (24 in the pool)."""
+    folder = tmp_path_factory.mktemp("split")
+    rng = np.random.default_rng(0)
+    universe = np.sort(rng.choice(36, 30, replace=False))
+    labeled = np.sort(rng.choice(universe, 6, replace=False))
+    np.save(folder / "universe.npy", universe)
+    np.save(folder / "labeled.npy", labeled)
+    return {"dataset": f"folder:{image_folder}", "root": folder, "universe": universe, "labeled": labeled}
+
+
 def run_script(*args, cwd=None, env=None, check=True):
     """Run a project script in a fresh interpreter; returns the CompletedProcess."""
     full_env = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))

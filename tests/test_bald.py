@@ -119,17 +119,13 @@ def test_acquire_refuses_bad_flags():
 
 
 @pytest.fixture(scope="module")
-def trained(image_folder, tmp_path_factory):
+def trained(split, tmp_path_factory):
     """A real 2-epoch, width-4 run of the network every method trains: 24 pool samples of 3 classes."""
-    folder = tmp_path_factory.mktemp("bald_run")
-    rng = np.random.default_rng(0)
-    universe = np.sort(rng.choice(36, 30, replace=False))
-    np.save(folder / "universe.npy", universe)
-    np.save(folder / "labeled.npy", np.sort(rng.choice(universe, 6, replace=False)))
-    run_script("train.py", "--dataset", f"folder:{image_folder}", "--data-root", folder / "cache",
-               "--labeled", folder / "labeled.npy", "--universe", folder / "universe.npy", "--out", folder / "run",
+    out = tmp_path_factory.mktemp("bald_run") / "run"
+    run_script("train.py", "--dataset", split["dataset"], "--data-root", split["root"] / "cache",
+               "--labeled", split["root"] / "labeled.npy", "--universe", split["root"] / "universe.npy", "--out", out,
                "--epochs", "2", "--width", "4", "--batch-size", "8")
-    return folder / "run"
+    return out
 
 
 @pytest.mark.parametrize("method", ["bald", "badge", "oracle"])

@@ -92,7 +92,7 @@ def test_missing_cifar_without_network_names_the_folder(tmp_path, monkeypatch):
     with pytest.raises(FileError, match=f"cifar10: could not load or download it into {tmp_path}") as error:
         data.load_dataset("cifar10", tmp_path)
     # ... and how to go on offline: the archive's name and where it goes, or an image folder
-    assert f"put cifar-10-python.tar.gz (from https://" in str(error.value)
+    assert "put cifar-10-python.tar.gz (from https://" in str(error.value)
     assert f"into {tmp_path}, or use --dataset folder:PATH" in str(error.value)
 
 

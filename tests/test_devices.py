@@ -26,17 +26,6 @@ TINY = ["--epochs", "3", "--width", "4", "--batch-size", "8", "--pool-batch-size
 ACQUIRE_TINY = {"vaal": ["--vaal-epochs", "1", "--vaal-width", "4"], "coreset": ["--coreset-time-limit", "5"]}
 
 
-@pytest.fixture(scope="module")
-def split(image_folder, tmp_path_factory):
-    """36 training images: a universe of 30, 6 of them labeled."""
-    folder = tmp_path_factory.mktemp("device_split")
-    rng = np.random.default_rng(0)
-    universe = np.sort(rng.choice(36, 30, replace=False))
-    np.save(folder / "universe.npy", universe)
-    np.save(folder / "labeled.npy", np.sort(rng.choice(universe, 6, replace=False)))
-    return {"dataset": f"folder:{image_folder}", "root": folder}
-
-
 def train_on(split, device, out, *extra, check=True):
     return run_script("train.py", "--dataset", split["dataset"], "--data-root", split["root"] / "cache",
                       "--labeled", split["root"] / "labeled.npy", "--universe", split["root"] / "universe.npy",

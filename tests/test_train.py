@@ -11,18 +11,6 @@ from conftest import run_script
 TINY = ["--epochs", "3", "--width", "4", "--batch-size", "8", "--pool-batch-size", "7"]
 
 
-@pytest.fixture(scope="module")
-def split(image_folder, tmp_path_factory):
-    """36 training images: a universe of 30, 6 of them labeled."""
-    folder = tmp_path_factory.mktemp("split")
-    rng = np.random.default_rng(0)
-    universe = np.sort(rng.choice(36, 30, replace=False))
-    labeled = np.sort(rng.choice(universe, 6, replace=False))
-    np.save(folder / "universe.npy", universe)
-    np.save(folder / "labeled.npy", labeled)
-    return {"dataset": f"folder:{image_folder}", "root": folder, "universe": universe, "labeled": labeled}
-
-
 def train(split, out, *extra):
     return run_script("train.py", "--dataset", split["dataset"], "--data-root", split["root"] / "cache",
                       "--labeled", split["root"] / "labeled.npy", "--universe", split["root"] / "universe.npy",
