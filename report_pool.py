@@ -28,6 +28,7 @@ from report_stats import (
     csv_text,
     mean_std,
     order_accuracy,
+    paired_top_markdown,
     pick_examples,
     pool_scores,
     top_accuracy,
@@ -175,7 +176,8 @@ def analyse_pool(tree, data_root, out):
                  for name, v in info.items() for seed, (curve, area) in v["per_seed"].items()
                  for j, f in enumerate(FRACTIONS)]
     (out / "informativeness_seeds.csv").write_text(csv_text(["score", "seed", "top_pct", "acc", "auroc"], seed_rows))
-    (out / "auroc.md").write_text(auroc_markdown(info, notes, missing))
+    paired = "\n".join(paired_top_markdown(info))
+    (out / "auroc.md").write_text(auroc_markdown(info, notes, missing) + (paired + "\n" if paired else ""))
     report_plots.informativeness(FRACTIONS, info, out / "informativeness.png", tree.root.name)
     report_plots.examples(example_panels(run, dataset), out / "examples.png",
                           f"{tree.root.name}: pool of {run.dir.relative_to(tree.root)}")

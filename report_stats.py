@@ -282,3 +282,26 @@ def auroc_markdown(info, notes, missing=()):
         lines += ["", "Missing, left out of the means above (never scored on ties or on unfit files):", "",
                   *(f"- {name}, seed {seed}: {why}" for name, seed, why in missing)]
     return "\n".join(lines) + "\n"
+
+
+def paired_top_markdown(info, reference="dispersion", tops=(2, 5, 10, 20)):
+    """Lines for auroc.md: the reference's accuracy on its top p% minus each other score's, paired by
+    seed (a seed's scores all rank the same cycle-0 pool), with 95% t-intervals. Negative: the
+    reference's top picks are wrong more often, i.e. more informative (paper, Fig. 3). [] without it."""
+    if reference not in info:
+        return []
+    ref, columns = info[reference]["per_seed"], [int(round(100 * f)) for f in FRACTIONS]
+    picked = [columns.index(t) for t in tops]
+    lines = ["", f"{reference} minus each score: accuracy (points) on the top p% of the pool, paired by seed, "
+                 f"mean ± 95% t-interval (* where it excludes 0; negative: {reference}'s picks are more informative).", "",
+             "| score | " + " | ".join(f"top {t}%" for t in tops) + " |", "|---" * (len(tops) + 1) + "|"]
+    for name in sorted(n for n in info if n != reference):
+        other = info[name]["per_seed"]
+        seeds = sorted(set(ref) & set(other))
+        if not seeds:
+            continue
+        diffs = np.array([np.asarray(ref[s][0])[picked] - np.asarray(other[s][0])[picked] for s in seeds])
+        mean, half, n = t_interval(diffs)
+        lines.append(f"| {name} | " + " | ".join(diff_cell(mean[j], half[j], n[j], len(ref))
+                                                for j in range(len(tops))) + " |")
+    return lines

@@ -506,3 +506,24 @@ def test_unavailable_labels_skip_the_pool_analysis_only(tree, tmp_path, capsys):
     assert "informativeness, examples: skipped (true labels unavailable" in capsys.readouterr().out
     written = {p.name for p in (tmp_path / "out").iterdir()}
     assert written == {"learning_curves.png", "learning_curves.csv", "results.md"}
+
+
+def test_paired_top_differences_are_per_seed_differences_with_t_intervals():
+    """dispersion minus another score at the top 5% on 3 seeds. Against margin: 20 - 25, 22 - 26,
+    25.5 - 30 = -5, -4, -4.5: mean -4.5, sd 0.5, half 4.303 * 0.5 / sqrt(3) = 1.24, excludes 0.
+    Against entropy: -5, -4, -2: mean -3.67, sd 1.53, half 3.79, includes 0."""
+    from report_stats import FRACTIONS, paired_top_markdown
+
+    def curve(top5):
+        c = np.full(len(FRACTIONS), 50.0)
+        c[4] = top5
+        return c, 0.7
+    info = {"dispersion": {"per_seed": {0: curve(20), 1: curve(22), 2: curve(25.5)}},
+            "margin": {"per_seed": {0: curve(25), 1: curve(26), 2: curve(30)}},
+            "entropy": {"per_seed": {0: curve(25), 1: curve(26), 2: curve(27.5)}},
+            "kcenter (query order)": {"per_seed": {0: curve(np.nan)}}}
+    lines = paired_top_markdown(info, tops=(1, 5))
+    assert "| margin | +0.00 ± 0.00 | -4.50 ± 1.24 * |" in lines
+    assert "| entropy | +0.00 ± 0.00 | -3.67 ± 3.79 |" in lines
+    assert "| kcenter (query order) | +0.00 ± n/a (1 of 3 seeds) | — |" in lines  # top 5%: beyond its budget
+    assert paired_top_markdown({"margin": info["margin"]}) == []
