@@ -7,7 +7,7 @@ EXPECTED_FILES = {"summary.md", "config.json", "metrics.json", "informativeness.
 
 
 def test_tiny_gpu_check_runs_every_step_and_writes_at_most_8_small_files(tmp_path):
-    result = run_script("benchmarks/gpu_check.py", "--tiny", "--out", tmp_path / "out")
+    result = run_script("benchmarks/gpu_check.py", "--tiny", "--out", tmp_path / "out", "--work", tmp_path / "work")
     files = {p.name: p.stat().st_size for p in (tmp_path / "out").iterdir()}
     assert set(files) == EXPECTED_FILES and max(files.values()) < 16 * 2**20  # what the device tool brings back
     summary = (tmp_path / "out" / "summary.md").read_text()
