@@ -80,13 +80,14 @@ def query_order(run, selected_file):
     return np.array([where[int(i)] for i in selected], dtype=int)
 
 
-def chain_score(tree, seed, method, labels):
+def chain_score(tree, seed, method, labels, reference):
     """(name, [F] curve in %, AUROC) from what acquire.py saved for a method report.py does not score,
-    against its chain's own cycle0 model; FileError when its files are missing or unfit."""
+    against its chain's own cycle0 model (the already loaded `reference` run when the chain links to
+    the shared cycle 0); FileError when its files are missing or unfit."""
     run_dir, cycle1 = tree.run_dir(method, seed, 0), tree.run_dir(method, seed, 1)
     if not ((run_dir / "metrics.json").is_file() and (run_dir / "probs.npy").is_file()):
         raise FileError(f"{run_dir}: no finished cycle 0 with probs.npy")
-    run = RunData(run_dir)
+    run = reference if run_dir.resolve() == reference.dir.resolve() else RunData(run_dir)
     correct = run.probs.argmax(1) == labels[run.pool]
     scores_file, selected_file = cycle1 / "labeled_scores.npy", cycle1 / "labeled_selected.npy"
     if method in ORDER_ONLY or not scores_file.is_file():
@@ -106,7 +107,7 @@ def seed_informativeness(tree, seed, run, labels):
     found = {name: (100 * top_accuracy(correct, s), auroc(s, ~correct)) for name, s in scores.items()}
     for method in sorted(set(tree.chains) - set(COMPUTED)):
         try:
-            name, curve, area = chain_score(tree, seed, method, labels)
+            name, curve, area = chain_score(tree, seed, method, labels, run)
             found[name] = curve, area
         except FileError as e:
             missing[method] = str(e)
