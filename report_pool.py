@@ -85,6 +85,9 @@ def chain_score(tree, seed, method, labels, reference):
     against its chain's own cycle0 model (the already loaded `reference` run when the chain links to
     the shared cycle 0); FileError when its files are missing or unfit."""
     run_dir, cycle1 = tree.run_dir(method, seed, 0), tree.run_dir(method, seed, 1)
+    if not run_dir.exists():
+        raise FileError(f"{run_dir}: missing (run_all.sh links it to ../../{SHARED_CYCLE0}/seed{seed} "
+                        "when the chain starts)")
     if not ((run_dir / "metrics.json").is_file() and (run_dir / "probs.npy").is_file()):
         raise FileError(f"{run_dir}: no finished cycle 0 with probs.npy")
     run = reference if run_dir.resolve() == reference.dir.resolve() else RunData(run_dir)

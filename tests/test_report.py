@@ -381,6 +381,10 @@ def test_saved_scores_of_a_model_based_method(tree):
     np.testing.assert_allclose(info["bald (saved)"]["curve"][0][:10], 0)                  # top 10% all wrong
     assert [(name, seed) for name, seed, _ in missing] == [("kcenter", 0)]
     assert "no finished cycle 0" in missing[0][2]                 # kcenter's cycle0 has no metrics.json
+    shutil.rmtree(tree / "kcenter/seed0/cycle0")
+    (tree / "kcenter/seed0/cycle1").mkdir()
+    info, notes, missing = report_pool.informativeness(report.scan_tree(tree), labels)
+    assert "kcenter/seed0/cycle0: missing (run_all.sh links it to ../../cycle0/seed0" in missing[0][2]
 
 
 def test_dispersion_from_one_recorded_epoch_is_missing_not_scored_on_ties(tree):
