@@ -16,6 +16,8 @@
 #     quick: 5,000 images, 20 epochs, width 16, batch 64 (a CPU: minutes per training)
 #   UNIVERSE_SIZE: take part with a random subset of this many training images (SUBSET: old name)
 #   CYCLES=4  INITIAL=0.1  STEP=0.05  ALLDATA=1 (0 skips the all-data reference run)
+#   ACQUIRE_ONLY=1: stop each chain after cycle CYCLES's acquisition, untrained (with CYCLES=1: every
+#     method's scores on the shared cycle 0, all report.py needs for Fig. 3); a later run trains it
 #   INITIAL_SEED: draw one initial set with this seed for every seed, as the paper did ("selected
 #     randomly once for all the methods"); the std over seeds then leaves out initial-set variation
 #   TRAIN_ARGS, ACQUIRE_ARGS: extra flags passed to every train.py / acquire.py call
@@ -123,6 +125,7 @@ chain() {  # chain METHOD SEED: from the shared cycle 0, acquire and retrain up 
         --seed "$seed" --device "$DEVICE" ${ACQUIRE_ARGS:-}
     fi
     $PYTHON checks.py --initial "$init" --chain "$base" --budget "$budget"  # no leakage, before training
+    if [ "${ACQUIRE_ONLY:-0}" = 1 ] && ((c == CYCLES)); then break; fi
     if ((c < CYCLES)); then
       # shellcheck disable=SC2086
       train "$run" "$run/labeled.npy" "$universe" "$seed" $tracking

@@ -69,6 +69,26 @@ def test_bald_chain_starts_from_the_shared_cycle0_with_the_same_network(protocol
     assert bald1["dropout"] == 0
 
 
+def test_acquire_only_scores_the_shared_cycle0_without_training_and_a_rerun_trains(protocol_tree, tmp_path):
+    """ACQUIRE_ONLY=1 CYCLES=1: the acquisition Fig. 3 needs, no training; a plain rerun then trains
+    cycle 1 on the labeled set already written."""
+    root, dataset, runs = protocol_tree
+    copy = tmp_path / "runs"
+    shutil.copytree(runs, copy, symlinks=True)
+    chain = copy / root.name / "bald" / "seed0"
+    code, stdout, stderr = run_all(dataset, copy, "bald", CYCLES="1", ALLDATA="0", ACQUIRE_ONLY="1")
+    assert code == 0, stdout + stderr
+    assert "training" not in stdout
+    assert (chain / "cycle1/labeled.npy").is_file() and (chain / "cycle1/labeled_scores.npy").is_file()
+    assert not (chain / "cycle1/metrics.json").exists()
+    written = (chain / "cycle1/labeled.npy").stat().st_mtime_ns
+    code, stdout, stderr = run_all(dataset, copy, "bald", CYCLES="1", ALLDATA="0")
+    assert code == 0, stdout + stderr
+    assert stdout.count("training") == 1 and "bald/seed0/cycle1" in stdout
+    assert (chain / "cycle1/labeled.npy").stat().st_mtime_ns == written  # not acquired again
+    assert (chain / "cycle1/metrics.json").is_file()
+
+
 def test_rerun_skips_finished_steps_and_redoes_only_missing_ones(protocol_tree, tmp_path):
     root, dataset, runs = protocol_tree
     copy = tmp_path / "runs"
