@@ -19,7 +19,8 @@ Writes into --out (default results/<tree name>), and a summary on stdout:
   informativeness.png/.csv  the initial model's accuracy on the top p% of the pool by each score
                             (paper, section 3.2, Fig. 3): the lower, the more informative
   informativeness_seeds.csv the same and the AUROC for each seed (for paired comparisons)
-  auroc.md                  AUROC of each score for telling misclassified pool samples from correct ones
+  auroc.md                  AUROC of each score for telling misclassified pool samples from correct ones;
+                            Fig. 3 as a table (top 1/2/5/10/20%); dispersion minus each score, paired
   examples.png              pool images with their last 5 predicted labels, confidence and dispersion (Fig. 1)
 
 Conventions:

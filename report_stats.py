@@ -182,11 +182,11 @@ def paired_differences(stats, reference="random"):
 
 # ---- tables -------------------------------------------------------------------------------------
 
-def cell(mean, std, n, total, unit=""):
+def cell(mean, std, n, total, unit="", digits=2):
     """ "90.74 ± 0.21", without the std for one seed, marked "(k of N seeds)" when k < N; "—" for none."""
     if n == 0:
         return "—"
-    text = f"{mean:.2f}{unit}" + (f" ± {std:.2f}" if n >= 2 else "")
+    text = f"{mean:.{digits}f}{unit}" + (f" ± {std:.{digits}f}" if n >= 2 else "")
     return text + (f" ({n} of {total} seeds)" if n < total else "")
 
 
@@ -282,6 +282,24 @@ def auroc_markdown(info, notes, missing=()):
         lines += ["", "Missing, left out of the means above (never scored on ties or on unfit files):", "",
                   *(f"- {name}, seed {seed}: {why}" for name, seed, why in missing)]
     return "\n".join(lines) + "\n"
+
+
+def top_accuracy_markdown(info, tops=(1, 2, 5, 10, 20), rank_by=5):
+    """Lines for auroc.md, the paper's Fig. 3 as a table: each score's accuracy (%) on the top p% of the
+    pool, mean ± sample std over seeds, and its AUROC; the most informative (least accurate on its top
+    rank_by%) first. "—" where a query order stops before p%; "(k of N seeds)" where seeds are missing."""
+    columns = [int(round(100 * f)) for f in FRACTIONS]
+    picked, rank_column = [columns.index(t) for t in tops], columns.index(rank_by)
+    total = max(int(max(v["curve"][2])) for v in info.values())
+    lines = ["", "Accuracy (%) of the initial model on the top p% of the pool by each score (paper, Fig. 3; lower: "
+                 f"more informative), mean ± sample std over seeds, ranked by the top {rank_by}%.", "",
+             "| score | " + " | ".join(f"top {t}%" for t in tops) + " | AUROC |", "|---" * (len(tops) + 2) + "|"]
+    for name in sorted(info, key=lambda k: np.nan_to_num(info[k]["curve"][0][rank_column], nan=np.inf)):
+        mean, std, n = info[name]["curve"]
+        area = "n/a" if info[name]["order_only"] else cell(*info[name]["auroc"], total, digits=3)
+        lines.append(f"| {name} | " + " | ".join(cell(mean[j], std[j], n[j], total, digits=1) for j in picked)
+                     + f" | {area} |")
+    return lines
 
 
 def paired_top_markdown(info, reference="dispersion", tops=(2, 5, 10, 20)):

@@ -531,3 +531,27 @@ def test_paired_top_differences_are_per_seed_differences_with_t_intervals():
     assert "| entropy | +0.00 ± 0.00 | -3.67 ± 3.79 |" in lines
     assert "| kcenter (query order) | +0.00 ± n/a (1 of 3 seeds) | — |" in lines  # top 5%: beyond its budget
     assert paired_top_markdown({"margin": info["margin"]}) == []
+
+
+def test_fig3_table_ranks_by_top_5_percent_with_mean_std_and_auroc():
+    """Three scores on 2 seeds. At the top 5%, entropy (10, 20: 15.0 ± 7.1) beats dispersion (20, 22:
+    21.0 ± 1.4), though dispersion is lower at the top 1%; k-center's order stops before 5% and has no
+    AUROC; margin has one seed of two."""
+    from report_stats import FRACTIONS, mean_std, top_accuracy_markdown
+
+    def curve(top1, top5):
+        c = np.full(len(FRACTIONS), 50.0)
+        c[0], c[4] = top1, top5
+        return c
+    def entry(curves, areas, order_only=False):
+        return {"curve": mean_std(np.array(curves)), "auroc": mean_std(np.array(areas)), "order_only": order_only}
+    info = {"dispersion": entry([curve(5, 20), curve(7, 22)], [0.8, 0.9]),
+            "entropy": entry([curve(30, 10), curve(40, 20)], [0.7, 0.7]),
+            "margin": entry([curve(60, 60)], [0.6]),
+            "kcenter (query order)": entry([curve(1, np.nan), curve(3, np.nan)], [np.nan, np.nan], True)}
+    lines = top_accuracy_markdown(info, tops=(1, 5))
+    rows = [line for line in lines if line.startswith("| ") and not line.startswith("| score")]
+    assert rows == ["| entropy | 35.0 ± 7.1 | 15.0 ± 7.1 | 0.700 ± 0.000 |",
+                    "| dispersion | 6.0 ± 1.4 | 21.0 ± 1.4 | 0.850 ± 0.071 |",
+                    "| margin | 60.0 (1 of 2 seeds) | 60.0 (1 of 2 seeds) | 0.600 (1 of 2 seeds) |",
+                    "| kcenter (query order) | 2.0 ± 1.4 | — | n/a |"]
