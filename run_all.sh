@@ -18,6 +18,9 @@
 #   CYCLES=4  INITIAL=0.1  STEP=0.05  ALLDATA=1 (0 skips the all-data reference run)
 #   ACQUIRE_ONLY=1: stop each chain after cycle CYCLES's acquisition, untrained (with CYCLES=1: every
 #     method's scores on the shared cycle 0, all report.py needs for Fig. 3); a later run trains it
+#   UNTIL=C: this time, take each chain only up to its cycle C's training (tracked as CYCLES needs it);
+#     a later run goes on. `for c in 1 2 3 4; do UNTIL=$c bash run_all.sh ...; done` runs the methods
+#     cycle by cycle, so a slow machine has every method's cycle C before any method's cycle C+1
 #   INITIAL_SEED: draw one initial set with this seed for every seed, as the paper did ("selected
 #     randomly once for all the methods"); the std over seeds then leaves out initial-set variation
 #   TRAIN_ARGS, ACQUIRE_ARGS: extra flags passed to every train.py / acquire.py call
@@ -118,6 +121,7 @@ chain() {  # chain METHOD SEED: from the shared cycle 0, acquire and retrain up 
   mkdir -p "$base"
   [ -e "$base/cycle0" ] || ln -s "../../cycle0/seed$seed" "$base/cycle0"
   for ((c = 1; c <= CYCLES; c++)); do
+    if [ -n "${UNTIL:-}" ] && ((c > UNTIL)); then break; fi
     local previous=$base/cycle$((c - 1)) run=$base/cycle$c
     if [ ! -f "$run/labeled.npy" ]; then  # score the pool of the previous cycle, add the top budget
       # shellcheck disable=SC2086

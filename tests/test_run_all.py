@@ -158,3 +158,24 @@ def test_chains_of_one_seed_started_together_train_its_cycle0_once(image_folder,
     assert all(code == 0 for _, _, code in results), results
     log = (tmp_path / "runs" / image_folder.name / "cycle0" / "seed0" / "train.log").read_text()
     assert log.count("training on") == 1
+
+
+def test_until_stops_each_chain_after_that_cycle_with_its_pool_tracked_and_a_rerun_goes_on(protocol_tree, tmp_path):
+    """UNTIL=1 with CYCLES=2: cycle 1 trained as a middle cycle (every epoch tracked, so cycle 2 can be
+    acquired later), cycle 2 not acquired; a plain rerun acquires and trains cycle 2 only."""
+    root, dataset, runs = protocol_tree
+    copy = tmp_path / "runs"
+    shutil.copytree(runs, copy, symlinks=True)
+    chain = copy / root.name / "dispersion" / "seed0"
+    shutil.rmtree(chain / "cycle2")
+    for name in ("metrics.json", "preds.npy", "probs.npy"):
+        (chain / "cycle1" / name).unlink()
+    code, stdout, stderr = run_all(dataset, copy, "dispersion", ALLDATA="0", UNTIL="1")
+    assert code == 0, stdout + stderr
+    assert stdout.count("training") == 1 and "dispersion/seed0/cycle1" in stdout
+    assert np.load(chain / "cycle1/preds.npy").shape[0] == 3  # tracked: the last cycle would not be
+    assert not (chain / "cycle2").exists()
+    code, stdout, stderr = run_all(dataset, copy, "dispersion", ALLDATA="0")
+    assert code == 0, stdout + stderr
+    assert stdout.count("training") == 1 and "dispersion/seed0/cycle2" in stdout
+    assert (chain / "cycle2/metrics.json").is_file() and not (chain / "cycle2/preds.npy").exists()
