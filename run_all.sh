@@ -78,6 +78,11 @@ sys.exit(not (torch.cuda.is_available() or torch.backends.mps.is_available()))";
 fi
 
 # Fail early on a typo, before hours of training.
+for var in CYCLES UNTIL; do  # bash would read a word here as 0 cycles and silently do nothing
+  if [ -n "${!var:-}" ] && ! [[ ${!var} =~ ^[0-9]+$ ]]; then
+    echo "error: $var: expected a whole number of cycles, got '${!var}'" >&2; exit 2
+  fi
+done
 $PYTHON -c "import sys; from baselines import METHODS; bad = [m for m in sys.argv[1:] if m not in METHODS]
 if bad: sys.exit(f'error: unknown method {bad[0]!r}; known: {\" \".join(sorted(METHODS))}')" $METHODS || exit 2
 

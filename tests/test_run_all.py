@@ -111,6 +111,13 @@ def test_unknown_method_fails_before_any_work(image_folder, tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("variable", ["CYCLES", "UNTIL"])
+def test_a_cycle_count_that_is_not_a_number_fails_before_any_work(image_folder, tmp_path, variable):
+    code, _, stderr = run_all(f"folder:{image_folder}", tmp_path / "runs", "dispersion", **{variable: "two"})
+    assert code == 2 and f"{variable}: expected a whole number of cycles, got 'two'" in stderr
+    assert not any(tmp_path.iterdir())
+
+
 def test_a_tampered_chain_is_stopped_by_the_leakage_check(protocol_tree, tmp_path):
     root, dataset, runs = protocol_tree
     copy = tmp_path / "runs"
