@@ -543,6 +543,7 @@ def test_fig3_table_ranks_by_top_5_percent_with_mean_std_and_auroc():
         c = np.full(len(FRACTIONS), 50.0)
         c[0], c[4] = top1, top5
         return c
+
     def entry(curves, areas, order_only=False):
         return {"curve": mean_std(np.array(curves)), "auroc": mean_std(np.array(areas)), "order_only": order_only}
     info = {"dispersion": entry([curve(5, 20), curve(7, 22)], [0.8, 0.9]),
