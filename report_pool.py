@@ -28,11 +28,9 @@ from report_stats import (
     csv_text,
     mean_std,
     order_accuracy,
-    paired_top_markdown,
     pick_examples,
     pool_scores,
     top_accuracy,
-    top_accuracy_markdown,
 )
 
 SHARED_CYCLE0 = "cycle0"  # <tree>/cycle0/seed<S>: the one cycle-0 training of a seed, shared by its methods
@@ -181,8 +179,7 @@ def analyse_pool(tree, data_root, out):
                  for name, v in info.items() for seed, (curve, area) in v["per_seed"].items()
                  for j, f in enumerate(FRACTIONS)]
     (out / "informativeness_seeds.csv").write_text(csv_text(["score", "seed", "top_pct", "acc", "auroc"], seed_rows))
-    tables = "\n".join(top_accuracy_markdown(info) + paired_top_markdown(info))
-    (out / "auroc.md").write_text(auroc_markdown(info, notes, missing) + tables + "\n")
+    (out / "auroc.md").write_text(auroc_markdown(info, notes, missing))
     report_plots.informativeness(FRACTIONS, info, out / "informativeness.png", tree.root.name)
     report_plots.examples(example_panels(run, dataset), out / "examples.png",
                           f"{tree.root.name}: pool of {run.dir.relative_to(tree.root)}")

@@ -267,17 +267,14 @@ def curve_rows(stats, alldata):
 
 
 def auroc_markdown(info, notes, missing=()):
-    """auroc.md: info {score: {"auroc": (mean, std, n), "order_only": bool}}, best first; notes: lines under
-    the heading; missing: (score, seed, why) left out of the means."""
-    intro = ("AUROC of each score for telling the pool samples the initial model misclassifies from those it "
-             "gets right (1: every misclassified sample scores higher; 0.5: chance), mean ± sample std over seeds.")
-    lines = [intro, *notes, "", "| score | AUROC | seeds |", "| --- | --- | --- |"]
-    for name in sorted(info, key=lambda k: -np.nan_to_num(info[k]["auroc"][0], nan=-1)):
-        mean, std, n = info[name]["auroc"]
-        if info[name].get("order_only"):
-            lines.append(f"| {name} | n/a (query order known only up to the budget) | {max(info[name]['curve'][2])} |")
-        else:
-            lines.append(f"| {name} | {mean:.3f}" + (f" ± {std:.3f}" if n >= 2 else "") + f" | {n} |")
+    """auroc.md: the paper's Fig. 3 as a table with each score's AUROC, then dispersion's paired
+    differences. info {score: {"curve", "auroc": (mean, std, n), "order_only", "per_seed"}}; notes: lines
+    under the heading; missing: (score, seed, why) left out of the means."""
+    intro = ("Accuracy (%) of the initial model on the top p% of the pool by each score (paper, Fig. 3; lower: "
+             "more informative), and the AUROC of each score for telling the pool samples the model misclassifies "
+             "from those it gets right (1: every misclassified sample scores higher; 0.5: chance); "
+             "mean ± sample std over seeds.")
+    lines = [intro, *notes, *top_accuracy_markdown(info), *paired_top_markdown(info)]
     if missing:
         lines += ["", "Missing, left out of the means above (never scored on ties or on unfit files):", "",
                   *(f"- {name}, seed {seed}: {why}" for name, seed, why in missing)]
@@ -291,8 +288,7 @@ def top_accuracy_markdown(info, tops=(1, 2, 5, 10, 20), rank_by=5):
     columns = [int(round(100 * f)) for f in FRACTIONS]
     picked, rank_column = [columns.index(t) for t in tops], columns.index(rank_by)
     total = max(int(max(v["curve"][2])) for v in info.values())
-    lines = ["", "Accuracy (%) of the initial model on the top p% of the pool by each score (paper, Fig. 3; lower: "
-                 f"more informative), mean ± sample std over seeds, ranked by the top {rank_by}%.", "",
+    lines = ["", f"Ranked by the top {rank_by}%, the most informative first.", "",
              "| score | " + " | ".join(f"top {t}%" for t in tops) + " | AUROC |", "|---" * (len(tops) + 2) + "|"]
     for name in sorted(info, key=lambda k: np.nan_to_num(info[k]["curve"][0][rank_column], nan=np.inf)):
         mean, std, n = info[name]["curve"]

@@ -431,8 +431,7 @@ def test_greedy_methods_follow_their_query_order_not_their_stand_in_scores(tree,
         np.testing.assert_allclose(mean[:10], expected)                  # the stand-in scores would give 100
         assert np.isnan(mean[10:]).all() and list(n) == [1] * 10 + [0] * 10  # beyond the budget: unknown
         assert info[name]["order_only"] and info[name]["auroc"][2] == 0
-    assert "| kcenter (query order) | n/a (query order known only up to the budget) | 1 |" \
-        in auroc_markdown(info, notes, missing)
+    assert "| kcenter (query order) | 0.0 | 0.0 | 25.0 | 33.3 | — | n/a |" in auroc_markdown(info, notes, missing)
     assert any("labeled_selected.npy" in note for note in notes)
     monkeypatch.setattr(report_pool, "ORDER_ONLY", ())                   # were kcenter's scores its order...
     info, _, _ = report_pool.informativeness(report.scan_tree(tree), labels)
@@ -500,7 +499,7 @@ def test_report_on_the_shared_cycle0_layout_with_images(image_folder, tmp_path, 
     assert not any(line.startswith("dispersion,") for line in csv)
     auroc_md = (tmp_path / "out" / "auroc.md").read_text()
     assert "of cycle0/seed0;" in auroc_md and "- dispersion, seed 0: " in auroc_md
-    assert "| kcenter (query order) | n/a (query order known only up to the budget) | 1 |" in auroc_md
+    assert "| kcenter (query order) | 100.0 | 100.0 | 100.0 | 100.0 | — | n/a |" in auroc_md  # all right
     assert "| kcenter | +0.00 ± n/a | +5.00 ± n/a | +2.50 ± n/a |" in (tmp_path / "out" / "results.md").read_text()
 
 
