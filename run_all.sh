@@ -11,8 +11,9 @@
 #   SEEDS="0 1 2"  RUNS=runs  DATA_ROOT=./data  DEVICE=auto  PYTHON=python
 #   PRESET=paper|medium|quick   EPOCHS  WIDTH  BATCH_SIZE
 #     paper: 100 epochs, width 64, batch 256, all 50,000 images (a GPU: 71 s per cycle 0 on an H200)
-#     medium: the paper's recipe and label budgets at width 16, sized for a CPU (2 cores: 70 min per
-#       cycle 0 measured, 42 s per epoch; cycles 1-4 estimated at 5.4 h for dispersion, 3.3 h for others)
+#     medium: the paper's recipe and label budgets at width 16, sized for a CPU (2 cores, measured: 70 min
+#       per cycle 0; cycle 1 93 min for dispersion, 37 min for random; cycles 1-4 estimated at 6 h for
+#       dispersion, 3.6 h for a method that does not track the pool every epoch)
 #     quick: 5,000 images, 20 epochs, width 16, batch 64 (a CPU: minutes per training)
 #   UNIVERSE_SIZE: take part with a random subset of this many training images (SUBSET: old name)
 #   CYCLES=4  INITIAL=0.1  STEP=0.05  ALLDATA=1 (0 skips the all-data reference run)
