@@ -48,14 +48,32 @@ def save(fig, path):
     plt.close(fig)
 
 
+def same_seed_runs(acc):
+    """acc: [S, C] accuracy, NaN where a seed has not finished a cycle -> [(first, last)] cycle ranges
+    over which the same seeds finished every cycle. A line is drawn only inside one: a line from a
+    mean over 3 seeds to a mean over 1 would draw a gain that no seed had."""
+    finished = ~np.isnan(np.asarray(acc))
+    runs = []
+    for c in range(finished.shape[1]):
+        if not finished[:, c].any():
+            continue
+        if runs and runs[-1][1] == c - 1 and (finished[:, c] == finished[:, c - 1]).all():
+            runs[-1] = (runs[-1][0], c)
+        else:
+            runs.append((c, c))
+    return runs
+
+
 def learning_curves(stats, alldata, path, title):
-    """stats: {method: report_stats.chain_stats(...)}, in legend order; alldata: (mean, std, n)."""
+    """stats: {method: report_stats.chain_stats(...)}, in legend order; alldata: (mean, std, n). A
+    method's line breaks where the seeds it averages change (a partly finished run)."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for method, s in stats.items():
-        done = s["n"] > 0
-        if done.any():
-            band(ax, s["pct"][done], s["mean"][done], s["std"][done],
-                 label=f"{method} ({seeds_label(s['n'])})", **method_style(method))
+        label = f"{method} ({seeds_label(s['n'])})" if (s["n"] > 0).any() else None
+        for first, last in same_seed_runs(s["acc"]):
+            part = slice(first, last + 1)
+            band(ax, s["pct"][part], s["mean"][part], s["std"][part], label=label, **method_style(method))
+            label = "_nolegend_"  # one legend entry per method
     mean, std, n = alldata
     if n:
         ax.axhline(mean, color="black", linestyle="--", label=f"all data ({seeds_label([n])})")

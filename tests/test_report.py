@@ -155,6 +155,24 @@ def test_paired_differences_pair_by_seed_and_aubc_only_over_complete_seeds():
     assert paired_differences({"m": method}) == {}                           # no random chain
 
 
+def test_learning_curve_lines_join_only_means_over_the_same_seeds(monkeypatch):
+    """Seed 0 has finished cycles 0-2, seeds 1 and 2 only cycle 0; cycle 3 has not been reached. A line
+    from the 3-seed mean at 10% (71) to seed 0 alone at 15% (75) would draw a gain of 4 that seed 0
+    (70 -> 75) did not have: the 15-20% line is drawn, the 10-15% one is not."""
+    import report_plots
+    acc = np.array([[70, 75, 78, nan], [71, nan, nan, nan], [72, nan, nan, nan]])
+    assert report_plots.same_seed_runs(acc) == [(0, 0), (1, 2)]
+    assert report_plots.same_seed_runs(acc[:1, :3]) == [(0, 2)]
+    assert report_plots.same_seed_runs(np.array([[70, nan, 78]])) == [(0, 0), (2, 2)]  # a gap breaks too
+    figures = []
+    monkeypatch.setattr(report_plots, "save", lambda fig, path: figures.append(fig))
+    stats = {"dispersion": chain_stats(acc, np.tile([10.0, 15, 20, 25], (3, 1)), np.full(3, nan))}
+    report_plots.learning_curves(stats, (nan, nan, 0), "unused.png", "crafted")
+    lines = [line for line in figures[0].axes[0].get_lines() if len(line.get_xdata())]
+    assert sorted(list(line.get_xdata()) for line in lines) == [[10.0], [15.0, 20.0]]
+    assert [text.get_text() for text in figures[0].axes[0].get_legend().get_texts()] == ["dispersion (1-3 seeds)"]
+
+
 def test_pool_scores_rank_the_uncertain_first():
     probs = np.array([[0.5, 0.4, 0.1], [0.9, 0.05, 0.05], [0.34, 0.33, 0.33]])
     preds = np.array([[0, 0, 1], [1, 0, 2], [0, 0, 0]], np.uint8)  # [T=3, P=3]
