@@ -157,8 +157,8 @@ def test_paired_differences_pair_by_seed_and_aubc_only_over_complete_seeds():
 
 def test_learning_curve_lines_join_only_means_over_the_same_seeds(monkeypatch):
     """Seed 0 has finished cycles 0-2, seeds 1 and 2 only cycle 0; cycle 3 has not been reached. A line
-    from the 3-seed mean at 10% (71) to seed 0 alone at 15% (75) would draw a gain of 4 that seed 0
-    (70 -> 75) did not have: the 15-20% line is drawn, the 10-15% one is not."""
+    from the 3-seed mean at 10% (71) to seed 0 alone at 15% (75) would draw a gain of 4 where seed 0
+    gained 5 (70 -> 75): the 15-20% line is drawn, the 10-15% one is not."""
     import report_plots
     acc = np.array([[70, 75, 78, nan], [71, nan, nan, nan], [72, nan, nan, nan]])
     assert report_plots.same_seed_runs(acc) == [(0, 0), (1, 2)]
