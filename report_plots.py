@@ -19,11 +19,16 @@ def seeds_label(n):
 
 
 def band(ax, x, mean, std, **style):
-    """A line with a ±1 std band (clipped to 0-100%) where the std exists (2 seeds or more)."""
+    """A line with a ±1 std band (clipped to 0-100%) where the std exists (2 seeds or more); a lone
+    point gets an error bar instead (a band over one x has no width, so it would not show)."""
     line, = ax.plot(x, mean, **style)
     has_std = ~np.isnan(std)
-    if has_std.any():
-        low, high = (np.clip(np.where(has_std, mean + sign * std, mean), 0, 100) for sign in (-1, 1))
+    if not has_std.any():
+        return
+    low, high = (np.clip(np.where(has_std, mean + sign * std, mean), 0, 100) for sign in (-1, 1))
+    if len(x) == 1:
+        ax.errorbar(x, mean, yerr=[mean - low, high - mean], fmt="none", ecolor=line.get_color(), capsize=0)
+    else:
         ax.fill_between(x, low, high, where=has_std, color=line.get_color(), alpha=0.2, linewidth=0)
 
 

@@ -6,6 +6,7 @@ import shutil
 from itertools import product
 from pathlib import Path
 
+import matplotlib.collections
 import numpy as np
 import pytest
 from conftest import run_script
@@ -171,6 +172,9 @@ def test_learning_curve_lines_join_only_means_over_the_same_seeds(monkeypatch):
     lines = [line for line in figures[0].axes[0].get_lines() if len(line.get_xdata())]
     assert sorted(list(line.get_xdata()) for line in lines) == [[10.0], [15.0, 20.0]]
     assert [text.get_text() for text in figures[0].axes[0].get_legend().get_texts()] == ["dispersion (1-3 seeds)"]
+    # The lone 10% point (70, 71, 72: std 1) shows its ±1 std as an error bar, which a band cannot.
+    bars = [c for c in figures[0].axes[0].collections if isinstance(c, matplotlib.collections.LineCollection)]
+    assert [segment.tolist() for bar in bars for segment in bar.get_segments()] == [[[10.0, 70.0], [10.0, 72.0]]]
 
 
 def test_pool_scores_rank_the_uncertain_first():
