@@ -11,12 +11,14 @@ with its hours. A resumed training logs again the epochs after its last checkpoi
 of each epoch is the one kept (the epoch the final model went through).
 """
 import argparse
-import json
 import re
 import sys
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from files import FileError, exit_with_error, load_json, load_npy  # noqa: E402
 
 EPOCH_LINE = re.compile(r"^epoch\s+(\d+)/\d+\s.*\strain ([\d.]+)s\s+pool ([\d.]+)s\s*$")
 
@@ -36,15 +38,15 @@ def run_row(run):
     """One run folder -> its printed row's values."""
     log = run / "train.log"
     if not log.is_file():
-        raise SystemExit(f"error: {log}: not found (expected a run folder of train.py with its train.log)")
+        raise FileError(f"{log}: not found (expected a run folder of train.py with its train.log)")
     seconds = epoch_seconds(log.read_text())
     if not seconds:
-        raise SystemExit(f"error: {log}: no epoch lines (expected lines like 'epoch   1/100 ... train 23.0s  pool 36.7s')")
+        raise FileError(f"{log}: no epoch lines (expected lines like 'epoch   1/100 ... train 23.0s  pool 36.7s')")
     train, pool = np.median(np.array(list(seconds.values())), axis=0)
     epoch = np.median([t + p for t, p in seconds.values()])
-    n_labeled = len(np.load(run / "labeled.npy", mmap_mode="r"))
+    n_labeled = len(load_npy(run / "labeled.npy", ndim=1, kind="int"))
     metrics = run / "metrics.json"
-    test_acc = json.loads(metrics.read_text())["test_acc"] if metrics.is_file() else None
+    test_acc = load_json(metrics)["test_acc"] if metrics.is_file() else None
     return {"epochs": len(seconds), "train": train, "pool": pool, "epoch": epoch,
             "ms_per_image": 1000 * train / n_labeled, "n_labeled": n_labeled, "test_acc": test_acc}
 
@@ -55,7 +57,10 @@ def main(argv=None):
     args = p.parse_args(argv)
     print(f"{'run':<60} {'epochs':>6} {'train s':>8} {'pool s':>8} {'epoch s':>8} {'ms/img':>7} {'labeled':>8} {'test %':>7}")
     for run in args.runs:
-        row = run_row(run)
+        try:
+            row = run_row(run)
+        except FileError as error:
+            exit_with_error(error)
         acc = "running" if row["test_acc"] is None else f"{100 * row['test_acc']:.2f}"
         print(f"{str(run):<60} {row['epochs']:>6} {row['train']:>8.1f} {row['pool']:>8.1f} {row['epoch']:>8.1f} "
               f"{row['ms_per_image']:>7.2f} {row['n_labeled']:>8} {acc:>7}")

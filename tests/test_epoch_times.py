@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from benchmarks import epoch_times
+from files import FileError
 
 LOG = """runs/x: training on cpu (2 threads)
 epoch   1/4  loss 2.1175  lr 0.02000  train 20.0s  pool 30.0s
@@ -30,9 +31,12 @@ def test_the_last_line_of_a_resumed_epoch_wins_and_a_paused_epoch_counts_once(tm
     assert epoch_times.run_row(tmp_path)["test_acc"] == 0.7596
 
 
-def test_a_folder_without_epoch_lines_names_the_file(tmp_path):
-    with pytest.raises(SystemExit, match="train.log: not found"):
+def test_a_folder_without_epoch_lines_or_labeled_set_names_the_file(tmp_path):
+    with pytest.raises(FileError, match="train.log: not found"):
         epoch_times.run_row(tmp_path)
     (tmp_path / "train.log").write_text("runs/x: training on cpu (2 threads)\n")
-    with pytest.raises(SystemExit, match="train.log: no epoch lines"):
+    with pytest.raises(FileError, match="train.log: no epoch lines"):
+        epoch_times.run_row(tmp_path)
+    (tmp_path / "train.log").write_text(LOG)
+    with pytest.raises(FileError, match="labeled.npy: file not found"):
         epoch_times.run_row(tmp_path)
