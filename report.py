@@ -15,7 +15,7 @@ Reads (README, "Files a run writes"):
 Writes into --out (default results/<tree name>), and a summary on stdout:
   learning_curves.png/.csv  test accuracy vs % labeled, mean ± 1 std over seeds (paper, Fig. 4)
   results.md                accuracy per cycle; the last one relative to all data (paper, Table 1);
-                            AUBC per method; paired differences to random with 95% t-intervals
+                            that share at every cycle; AUBC per method; paired differences to random with 95% t-intervals
   informativeness.png/.csv  the initial model's accuracy on the top p% of the pool by each score
                             (paper, section 3.2, Fig. 3): the lower, the more informative
   informativeness_seeds.csv the same and the AUROC for each seed (for paired comparisons)
@@ -59,6 +59,7 @@ from report_stats import (
     missing_cycles,
     paired_differences,
     paired_markdown,
+    relative_markdown,
     results_markdown,
     sort_by_final,
 )
@@ -193,8 +194,9 @@ def main(argv=None):
     (out / "learning_curves.csv").write_text(csv_text(header, curve_rows(stats, alldata)))
     report_plots.learning_curves({m: stats[m] for m in order}, alldata, out / "learning_curves.png", tree.root.name)
     n_seeds, paired = len(tree.seeds), paired_differences(stats)
-    (out / "results.md").write_text("\n".join([results_markdown(stats, alldata, n_seeds, tree.root.name),
-                                               aubc_markdown(stats, n_seeds), paired_markdown(stats, paired, n_seeds)]))
+    tables = [results_markdown(stats, alldata, n_seeds, tree.root.name), relative_markdown(stats, n_seeds),
+              aubc_markdown(stats, n_seeds), paired_markdown(stats, paired, n_seeds)]
+    (out / "results.md").write_text("\n".join(tables))
     try:
         pool_lines = analyse_pool(tree, args.data_root, out)
     except FileError as e:  # a damaged cycle0 costs the pool analysis, not the curves and table

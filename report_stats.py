@@ -167,6 +167,7 @@ def chain_stats(acc, pct, alldata_acc):
     seed_aubc = np.where(complete, aubc(acc, pct), np.nan)
     return {"mean": mean, "std": std, "n": n, "pct": mean_std(pct)[0],
             "rel": relative_accuracy(acc[:, -1], alldata_acc), "complete": int(complete.sum()),
+            "rel_cycles": relative_accuracy(acc, np.asarray(alldata_acc, np.float64)[:, None]),
             "acc": acc, "seed_aubc": seed_aubc, "aubc": mean_std(seed_aubc)}
 
 
@@ -217,6 +218,21 @@ def results_markdown(stats, alldata, n_seeds, name):
         cells = [cell(*v, n_seeds) for v in zip(s["mean"], s["std"], s["n"])]
         rel = cell(100 * rel_mean, 100 * rel_std, rel_n, n_seeds, "%")
         lines.append("| " + " | ".join([method, seeds, *cells, rel]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def relative_markdown(stats, n_seeds):
+    """Table 1's "rel." at every cycle: accuracy / the same seed's all-data accuracy, in %, best final first."""
+    intro = ("Share of all-data accuracy (%) per cycle (Table 1's relative column, at every cycle): mean over "
+             "seeds of a run's accuracy / the all-data accuracy of the same seed, ± sample std, over the seeds "
+             "that have both.")
+    n_cycles = len(next(iter(stats.values()))["mean"])
+    lines = [intro, "", "| " + " | ".join(["share of all data", *(f"cycle {c}" for c in range(n_cycles))]) + " |",
+             "|" + " --- |" * (n_cycles + 1)]
+    for method in sort_by_final({m: s["mean"][-1] for m, s in stats.items()}):
+        mean, std, n = stats[method]["rel_cycles"]
+        lines.append("| " + " | ".join([method, *(cell(100 * m, 100 * s, k, n_seeds, "%")
+                                                  for m, s, k in zip(mean, std, n))]) + " |")
     return "\n".join(lines) + "\n"
 
 

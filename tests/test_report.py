@@ -250,6 +250,12 @@ def test_results_table_numbers_order_and_missing_seeds(tree, tmp_path, capsys):
     assert rows[2] == ("| random | 1 of 2 complete | 51.00 ± 1.41 | 55.00 (1 of 2 seeds) | 60.00 (1 of 2 seeds) "
                        "| 75.00% (1 of 2 seeds) |")
     assert "All data: 85.00 ± 7.07." in lines[0]
+    # every cycle's share of the same seed's all-data run: dispersion 50/80 and 52/90 -> 62.50 and
+    # 57.78, mean 60.14 (the ratio of means, 51/85, would give 60.00); random's seed 1 stops at cycle 0
+    header, rows = table("\n".join(lines), "| share of all data |")
+    assert header == "| share of all data | cycle 0 | cycle 1 | cycle 2 |"
+    assert rows[0] == "| dispersion | 60.14% ± 3.34 | 71.94% ± 4.32 | 84.86% ± 3.73 |"
+    assert rows[2] == "| random | 60.14% ± 3.34 | 68.75% (1 of 2 seeds) | 75.00% (1 of 2 seeds) |"
 
     out = capsys.readouterr().out
     assert "random seed1: cycle 1, 2 missing (cycle 1 started, not finished)" in out
