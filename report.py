@@ -15,7 +15,8 @@ Reads (README, "Files a run writes"):
 Writes into --out (default results/<tree name>), and a summary on stdout:
   learning_curves.png/.csv  test accuracy vs % labeled, mean ± 1 std over seeds (paper, Fig. 4)
   results.md                accuracy per cycle; the last one relative to all data (paper, Table 1);
-                            that share at every cycle; AUBC per method; paired differences to random with 95% t-intervals
+                            that share at every cycle; AUBC per method; paired differences to random
+                            with 95% t-intervals
   informativeness.png/.csv  the initial model's accuracy on the top p% of the pool by each score
                             (paper, section 3.2, Fig. 3): the lower, the more informative
   informativeness_seeds.csv the same and the AUROC for each seed (for paired comparisons)

@@ -165,9 +165,9 @@ def chain_stats(acc, pct, alldata_acc):
     mean, std, n = mean_std(acc)
     complete = ~np.isnan(acc).any(1)
     seed_aubc = np.where(complete, aubc(acc, pct), np.nan)
+    rel_cycles = relative_accuracy(acc, np.asarray(alldata_acc, np.float64)[:, None])   # (mean, std, n) of [C]
     return {"mean": mean, "std": std, "n": n, "pct": mean_std(pct)[0],
-            "rel": relative_accuracy(acc[:, -1], alldata_acc), "complete": int(complete.sum()),
-            "rel_cycles": relative_accuracy(acc, np.asarray(alldata_acc, np.float64)[:, None]),
+            "rel_cycles": rel_cycles, "rel": tuple(v[-1] for v in rel_cycles), "complete": int(complete.sum()),
             "acc": acc, "seed_aubc": seed_aubc, "aubc": mean_std(seed_aubc)}
 
 
@@ -230,9 +230,8 @@ def relative_markdown(stats, n_seeds):
     lines = [intro, "", "| " + " | ".join(["share of all data", *(f"cycle {c}" for c in range(n_cycles))]) + " |",
              "|" + " --- |" * (n_cycles + 1)]
     for method in sort_by_final({m: s["mean"][-1] for m, s in stats.items()}):
-        mean, std, n = stats[method]["rel_cycles"]
-        lines.append("| " + " | ".join([method, *(cell(100 * m, 100 * s, k, n_seeds, "%")
-                                                  for m, s, k in zip(mean, std, n))]) + " |")
+        shares = [cell(100 * mean, 100 * std, n, n_seeds, "%") for mean, std, n in zip(*stats[method]["rel_cycles"])]
+        lines.append("| " + " | ".join([method, *shares]) + " |")
     return "\n".join(lines) + "\n"
 
 
