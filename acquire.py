@@ -6,6 +6,9 @@ Reads RUN (written by train.py): labeled.npy, pool.npy, and what the method need
 (dispersion), probs.npy (uncertainty scores), model.pt + config.json (model-based methods), or
 the images through data.py.
 Writes, each atomically, NEXT.npy last (its presence means the step is done):
+  NEXT_config.json   what the acquisition was made from: method, budget, seed, the method's options,
+                     hashes of RUN's labeled set and pool and RUN's training identity; with --resume
+                     an existing NEXT.npy is kept only if this matches (provenance.py)
   NEXT_selected.npy  [N] the training indices queried, best first
   NEXT_scores.npy    [P] float32 score of every pool sample, aligned with RUN/pool.npy
                      (higher = queried first; absent for methods without a score, e.g. random)
@@ -27,8 +30,10 @@ from files import (
     load_json,
     load_npy,
     remove_stale_temporaries,
+    save_json,
     save_npy,
 )
+from provenance import check_identity, git_state, indices_sha256
 
 
 class RunData:
@@ -137,9 +142,38 @@ def next_labeled(labeled, pool, positions, budget):
     return queried, np.sort(np.concatenate([labeled, queried]))
 
 
-def sidecar(out, name):
-    """NEXT.npy -> NEXT_<name>.npy, beside it."""
-    return out.with_name(f"{out.stem}_{name}.npy")
+def sidecar(out, name, suffix=".npy"):
+    """NEXT.npy -> NEXT_<name>.npy (or another suffix), beside it."""
+    return out.with_name(f"{out.stem}_{name}{suffix}")
+
+
+def method_options(args):
+    """{flag: value} of the chosen method's own options (those its add_arguments defines)."""
+    module = METHODS[args.method]
+    if not hasattr(module, "add_arguments"):
+        return {}
+    own = argparse.ArgumentParser(add_help=False)
+    module.add_arguments(own)
+    return {dest: getattr(args, dest) for dest in vars(own.parse_args([]))}
+
+
+def acquisition_identity(args, run):
+    """What this acquisition is made from; NEXT_config.json records it."""
+    return {"method": args.method, "budget": args.budget, "seed": args.seed, "options": method_options(args),
+            "run_labeled_sha256": indices_sha256(run.labeled), "run_pool_sha256": indices_sha256(run.pool),
+            "run_identity": run.config.get("identity")}
+
+
+def keep_finished(out, identity):
+    """--resume with NEXT.npy present: True when it was made from exactly this; else one error line."""
+    if not out.is_file():
+        return False
+    config = sidecar(out, "config", ".json")
+    recorded = load_json(config) if config.is_file() else None
+    check_identity(config, recorded.get("identity") if isinstance(recorded, dict) else None, identity,
+                   "made", f"delete {out} to acquire again, or use another run folder")
+    print(f"{out}: made already from the same run and settings; kept")
+    return True
 
 
 def parse_args(argv=None):
@@ -151,6 +185,9 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0, help="seeds tie-breaking and random choices")
     p.add_argument("--data-root", default=None, help="dataset cache folder (default: the run's)")
     p.add_argument("--device", default="auto", help="for model-based methods: auto, cpu, cuda, ...")
+    p.add_argument("--resume", action="store_true",
+                   help="keep an existing --out if NEXT_config.json shows the same run and settings; "
+                        "refuse if not")
     for module in METHODS.values():
         if hasattr(module, "add_arguments"):
             module.add_arguments(p)
@@ -163,12 +200,16 @@ def main(argv=None):
     if out.suffix != ".npy":
         raise FileError(f"--out: expected a file name ending in .npy, got {out}")
     run = RunData(args.run, args.data_root, args.device)
+    identity = acquisition_identity(args, run)
+    if args.resume and keep_finished(out, identity):
+        return
     rng = np.random.default_rng(args.seed)
     positions, scores = METHODS[args.method].acquire(run, args.budget, rng, args)  # score the pool
     queried, labeled = next_labeled(run.labeled, run.pool, positions, args.budget)  # add the top `budget`
 
     remove_stale_temporaries(out.parent)
     out.unlink(missing_ok=True)  # NEXT.npy marks completion, so it goes last
+    save_json(sidecar(out, "config", ".json"), {"identity": identity, "git": git_state()})
     save_npy(sidecar(out, "selected"), queried.astype(index_dtype(run.n_train)))
     if scores is not None:
         save_npy(sidecar(out, "scores"), np.asarray(scores, np.float32))

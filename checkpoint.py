@@ -11,17 +11,14 @@ import json
 import torch
 
 from files import FileError, save_torch
-
-# A checkpoint is refused when any of these differ from the run that wrote it.
-SETTINGS_THAT_MUST_MATCH = ("dataset", "labeled", "universe", "epochs", "batch_size", "lr", "momentum",
-                            "nesterov", "weight_decay", "milestones", "gamma", "width", "dropout",
-                            "seed", "track_every", "track_last", "track_augment", "no_track", "bf16")
+from provenance import check_identity
 
 
-def save(path, args, epoch, state, device):
-    """state: train.TrainingState after `epoch` (1-based) epochs."""
+def save(path, identity, epoch, state, device):
+    """identity: train.training_identity (inputs and settings); state: train.TrainingState after
+    `epoch` (1-based) epochs."""
     save_torch(path, {
-        "settings": {k: vars(args)[k] for k in SETTINGS_THAT_MUST_MATCH}, "epoch": epoch,
+        "identity": identity, "epoch": epoch,
         "model": state.model.state_dict(), "optimizer": state.optimizer.state_dict(),
         "scheduler": state.scheduler.state_dict(), "device_type": device.type,
         "generators": [g.get_state() for g in state.generators], "torch_rng": torch.get_rng_state(),
@@ -29,13 +26,14 @@ def save(path, args, epoch, state, device):
         "preds": state.preds, "history": json.dumps(state.history)})
 
 
-def restore(path, args, state, device):
-    """Load a checkpoint of the same settings and device type into `state`; returns its epoch."""
+def restore(path, identity, state, device):
+    """Load a checkpoint of the same inputs, settings and device type into `state`; returns its epoch."""
     saved = torch.load(path, map_location="cpu", weights_only=True)
-    differing = [k for k in SETTINGS_THAT_MUST_MATCH if saved["settings"].get(k) != vars(args)[k]]
-    if differing or saved["preds"].shape != state.preds.shape:
-        raise FileError(f"{path}: written with other settings ({', '.join(differing) or 'pool size'}); "
-                        f"delete it or run without --resume")
+    check_identity(path, saved.get("identity"), identity, "written",
+                   "delete it to start this training over, or run without --resume")
+    if saved["preds"].shape != state.preds.shape:
+        raise FileError(f"{path}: pool predictions of shape {tuple(saved['preds'].shape)}, expected "
+                        f"{tuple(state.preds.shape)}; delete it to start this training over")
     saved_on = saved.get("device_type", device.type)
     if saved_on != device.type:  # a CPU and a CUDA generator have different states and streams
         raise FileError(f"{path}: written on {saved_on}, but this run is on {device.type}; resume it on "

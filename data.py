@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from files import FileError, exit_with_error, index_dtype, save_npy, save_npz
+from files import FileError, exit_with_error, index_dtype, load_indices, save_npy, save_npz
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -97,6 +97,31 @@ def load_dataset(name, data_root="./data", download=True):
     with np.load(cache, allow_pickle=False) as z:
         return ImageData(z["train_x"], z["train_y"].astype(np.int64), z["test_x"],
                          z["test_y"].astype(np.int64), [str(c) for c in z["classes"]])
+
+
+def dataset_fingerprint(name):
+    """The identity of a dataset, recorded in protocol.json and every config.json (provenance.py).
+
+    folder:PATH: a hash of the file list and sizes (relative paths, so a moved folder keeps it; a
+    file added, removed or resized changes it). cifar10/cifar100: the md5 of torchvision's archive,
+    which torchvision checks on download, so every copy of the official release shares it.
+    """
+    if name in ("cifar10", "cifar100"):
+        import torchvision
+
+        cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
+        return f"{name}-md5-{cls.tgz_md5}"
+    if not name.startswith("folder:"):
+        raise FileError(f"--dataset: unknown dataset '{name}'; expected cifar10, cifar100 or folder:PATH")
+    folder = Path(name[len("folder:"):]).expanduser().resolve()
+    h = hashlib.sha256()
+    count = 0
+    for split, per_class in _list_image_folder(folder).items():
+        for files in per_class.values():
+            for f in files:
+                h.update(f"{f.relative_to(folder)}:{f.stat().st_size}\n".encode())
+                count += 1
+    return f"files-{count}-{h.hexdigest()[:16]}"
 
 
 @contextmanager
@@ -233,9 +258,24 @@ def _initial_command(args):
     if not 0 < args.fraction < 1:
         raise FileError(f"--fraction: expected a number in (0, 1), got {args.fraction}")
     universe, labeled = draw_initial(n_train, args.fraction, args.seed, args.universe_size)
-    save_npy(Path(args.out_dir) / "universe.npy", universe)
-    save_npy(Path(args.out_dir) / "labeled.npy", labeled)
-    print(f"{args.out_dir}: {len(labeled)} labeled of {len(universe)} training samples")
+    out = Path(args.out_dir)
+    kept = [keep_drawn(out / name, drawn, n_train) for name, drawn in (("universe.npy", universe), ("labeled.npy", labeled))]
+    if all(kept):
+        print(f"{out}: kept ({len(labeled)} labeled of {len(universe)}, as these settings draw them)")
+        return
+    save_npy(out / "universe.npy", universe)
+    save_npy(out / "labeled.npy", labeled)
+    print(f"{out}: {len(labeled)} labeled of {len(universe)} training samples")
+
+
+def keep_drawn(path, drawn, n_train):
+    """True when `path` holds exactly `drawn`; False when absent; one error line when it differs."""
+    if not path.exists():
+        return False
+    if not np.array_equal(load_indices(path, n_train), drawn):
+        raise FileError(f"{path}: differs from what --seed, --fraction and --universe-size draw now; "
+                        f"delete the folder to draw it again, or use another --out-dir")
+    return True
 
 
 def main(argv=None):

@@ -15,8 +15,8 @@
 #       per cycle 0; cycle 1 93 min for dispersion, 37 min for random; cycles 1-4 estimated at 6 h for
 #       dispersion, 3.6 h for a method that does not track the pool every epoch)
 #     quick: 5,000 images, 20 epochs, width 16, batch 64 (a CPU: minutes per training)
-#   UNIVERSE_SIZE: take part with a random subset of this many training images (SUBSET: old name)
-#   CYCLES=4  INITIAL=0.1  STEP=0.05  ALLDATA=1 (0 skips the all-data reference run)
+#   UNIVERSE_SIZE: take part with a random subset of this many training images (empty: all of them)
+#   CYCLES=4  INITIAL=0.1  STEP=0.05  ALLDATA=1 (0 skips the all-data reference run)  CHANGE (below)
 #   ACQUIRE_ONLY=1: stop each chain after cycle CYCLES's acquisition, untrained (with CYCLES=1: every
 #     method's scores on the shared cycle 0, all report.py needs for Fig. 3); a later run trains it
 #   UNTIL=C: this time, take each chain only up to its cycle C's training (tracked as CYCLES needs it);
@@ -32,16 +32,41 @@
 #         RUNS/<dataset>/<method>/seed<S>/cycle<C>/   C >= 1: the training on the labeled.npy that
 #             cycle C-1's acquisition wrote there; CYCLES=4 means 5 trainings, cycle0..cycle4
 #         RUNS/<dataset>/alldata/seed<S>/
-# A rerun skips every step whose completion file exists (metrics.json for training, the next
-# labeled.npy for acquisition) and resumes an interrupted training from its checkpoint.
+# Reruns: the first run records the tree's protocol in RUNS/<dataset>/protocol.json (the dataset's
+#   fingerprint, PRESET, UNIVERSE_SIZE, INITIAL, INITIAL_SEED, STEP, CYCLES, EPOCHS, WIDTH, BATCH_SIZE,
+#   TRAIN_ARGS, ACQUIRE_ARGS); every later run checks it before any work and stops at the first
+#   difference (use another RUNS, or CHANGE=SETTING[,SETTING] to change one deliberately). More
+#   methods or seeds may always be added. Each step then checks what it would skip: a finished training
+#   is kept, and a checkpoint continued, only if made from the same labeled set, universe, dataset and
+#   settings (train.py --resume); an acquisition likewise (acquire.py --resume). One lock per chain and
+#   per all-data run: a second run_all.sh on the same chain waits for the first, then reuses its work.
+#   bash run_all.sh --help prints this text.
 set -euo pipefail
-cd "$(dirname "$0")"
-
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then
+  sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+  exit 0
+fi
+fail() { echo "error: $*" >&2; exit 2; }
 if [ $# -lt 1 ]; then
-  echo "usage: bash run_all.sh DATASET [METHOD ...]   (DATASET: cifar10, cifar100 or folder:PATH)" >&2
+  echo "usage: bash run_all.sh DATASET [METHOD ...]   (DATASET: cifar10, cifar100 or folder:PATH; --help for more)" >&2
   exit 2
 fi
 DATASET=$1; shift
+# The tree is named after the dataset: a plain folder name, never a path that leaves RUNS. A folder
+# is resolved from where run_all.sh was started, before it changes into its own folder.
+case $DATASET in
+  cifar10|cifar100) name=$DATASET ;;
+  folder:*)
+    folder=$(realpath -e -- "${DATASET#folder:}" 2>/dev/null) || fail "DATASET: no folder '${DATASET#folder:}'"
+    [ -d "$folder" ] || fail "DATASET: '${DATASET#folder:}' is not a folder"
+    name=$(basename -- "$folder")
+    [[ $name =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] \
+      || fail "DATASET: the folder's name '$name' is not a plain name (letters, digits, . _ -); rename or link it"
+    DATASET=folder:$folder ;;
+  *) fail "DATASET: expected cifar10, cifar100 or folder:PATH, got '$DATASET'" ;;
+esac
+
+cd "$(dirname "$0")"  # RUNS, DATA_ROOT and the scripts are relative to the repository
 METHODS=${*:-${METHODS:-dispersion random}}
 PYTHON=${PYTHON:-python}
 SEEDS=${SEEDS:-0 1 2}
@@ -52,90 +77,128 @@ CYCLES=${CYCLES:-4}
 INITIAL=${INITIAL:-0.1}
 STEP=${STEP:-0.05}
 ALLDATA=${ALLDATA:-1}
+ACQUIRE_ONLY=${ACQUIRE_ONLY:-0}
 GPUS=${GPUS:-}
 
 PRESET=${PRESET:-paper}
 case $PRESET in
-  paper) : "${EPOCHS:=100}" "${WIDTH:=64}" "${BATCH_SIZE:=256}" "${UNIVERSE_SIZE:=${SUBSET:-}}" ;;
+  paper) : "${EPOCHS:=100}" "${WIDTH:=64}" "${BATCH_SIZE:=256}" "${UNIVERSE_SIZE:=}" ;;
   # The paper's recipe and label budgets unchanged, only the width reduced (what a CPU affords);
   # VAAL and CoreSet shrunk as in the quick preset (their official sizes take CPU-days).
-  medium) : "${EPOCHS:=100}" "${WIDTH:=16}" "${BATCH_SIZE:=256}" "${UNIVERSE_SIZE:=${SUBSET:-}}"
+  medium) : "${EPOCHS:=100}" "${WIDTH:=16}" "${BATCH_SIZE:=256}" "${UNIVERSE_SIZE:=}"
           : "${ACQUIRE_ARGS:=--vaal-epochs 1 --vaal-width 32 --coreset-time-limit 300}" ;;
-  quick) : "${EPOCHS:=20}" "${WIDTH:=16}" "${BATCH_SIZE:=64}" "${UNIVERSE_SIZE:=${SUBSET:-5000}}"
+  quick) : "${EPOCHS:=20}" "${WIDTH:=16}" "${BATCH_SIZE:=64}" "${UNIVERSE_SIZE=5000}"
          : "${ACQUIRE_ARGS:=--vaal-epochs 1 --vaal-width 32 --coreset-time-limit 60}" ;;  # official sizes: hours on a CPU
   *) echo "error: PRESET: expected paper, medium or quick, got '$PRESET'" >&2; exit 2 ;;
 esac
+TRAIN_ARGS=${TRAIN_ARGS:-}
+ACQUIRE_ARGS=${ACQUIRE_ARGS:-}
+INITIAL_SEED=${INITIAL_SEED:-}
+UNTIL=${UNTIL:-}
 
-name=${DATASET#folder:}; name=$(basename "$name")
+# Every input is checked before any work, and none is ever pasted into code: a typo fails in a
+# second, not after hours of training.
+expect() {  # expect VAR REGEX DESCRIPTION
+  [[ ${!1} =~ $2 ]] || fail "$1: expected $3, got '${!1}'"
+}
+expect SEEDS '^ *[0-9]+( +[0-9]+)* *$' "one or more seeds, whole numbers >= 0 separated by spaces"
+expect CYCLES '^[0-9]+$' "a whole number of cycles"
+expect UNTIL '^[0-9]*$' "a cycle number, or nothing"
+expect EPOCHS '^[1-9][0-9]*$' "a positive whole number"
+expect WIDTH '^[1-9][0-9]*$' "a positive whole number"
+expect BATCH_SIZE '^[1-9][0-9]*$' "a positive whole number"
+expect UNIVERSE_SIZE '^([1-9][0-9]*)?$' "a positive whole number of training images, or nothing for all"
+expect INITIAL '^0?\.[0-9]*[1-9][0-9]*$' "a fraction of the universe between 0 and 1, like 0.1"
+expect STEP '^0?\.[0-9]*[1-9][0-9]*$' "a fraction of the universe between 0 and 1, like 0.05"
+expect INITIAL_SEED '^[0-9]*$' "a whole number >= 0, or nothing"
+expect ALLDATA '^[01]$' "1 (train the all-data reference) or 0"
+expect ACQUIRE_ONLY '^[01]$' "1 or 0"
+expect GPUS '^( *[0-9]+)* *$' "GPU numbers separated by spaces, like '0 1'"
+expect DEVICE '^(auto|cpu|mps|cuda(:[0-9]+)?)$' "auto, cpu, cuda, cuda:N or mps"
+
 ROOT=$RUNS/$name
 
 # The paper's scale needs a GPU: on a CPU one training takes about 10 hours. Say so at once.
 if [ "$PRESET" = paper ] && [ "$DEVICE" = auto ] && ! $PYTHON -c "import torch, sys
 sys.exit(not (torch.cuda.is_available() or torch.backends.mps.is_available()))"; then
-  echo "error: PRESET=paper needs a GPU and none was found (a paper-scale training takes about 10 hours" \
+  fail "PRESET=paper needs a GPU and none was found (a paper-scale training takes about 10 hours" \
        "on a CPU). Run PRESET=quick for the CPU-sized protocol, or set DEVICE=cpu to force the paper's" \
-       "scale on the CPU." >&2
-  exit 2
+       "scale on the CPU."
 fi
-
-# Fail early on a typo, before hours of training.
-for var in CYCLES UNTIL; do  # bash would read a word here as 0 cycles and silently do nothing
-  if [ -n "${!var:-}" ] && ! [[ ${!var} =~ ^[0-9]+$ ]]; then
-    echo "error: $var: expected a whole number of cycles, got '${!var}'" >&2; exit 2
-  fi
-done
+if [[ $DEVICE == cuda* ]] && ! $PYTHON -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
+  fail "DEVICE=$DEVICE: this machine has no CUDA GPU that PyTorch can use; use DEVICE=auto or cpu"
+fi
+# shellcheck disable=SC2086
 $PYTHON -c "import sys; from baselines import METHODS; bad = [m for m in sys.argv[1:] if m not in METHODS]
 if bad: sys.exit(f'error: unknown method {bad[0]!r}; known: {\" \".join(sorted(METHODS))}')" $METHODS || exit 2
 
-train() {  # train RUN_DIR LABELED UNIVERSE SEED [extra train.py flags]
+# The tree's protocol: recorded by the first run, checked by every later one (provenance.py).
+$PYTHON provenance.py protocol "$ROOT" \
+  "PRESET=$PRESET" "UNIVERSE_SIZE=$UNIVERSE_SIZE" "INITIAL=$INITIAL" "INITIAL_SEED=$INITIAL_SEED" \
+  "STEP=$STEP" "CYCLES=$CYCLES" "EPOCHS=$EPOCHS" "WIDTH=$WIDTH" "BATCH_SIZE=$BATCH_SIZE" \
+  "TRAIN_ARGS=$TRAIN_ARGS" "ACQUIRE_ARGS=$ACQUIRE_ARGS" --dataset "$DATASET" --change "${CHANGE:-}" || exit 2
+
+locked() {  # locked LOCKFILE WHAT COMMAND...: run COMMAND holding the lock; a second holder waits
+  local file=$1 what=$2 fd; shift 2
+  if ! command -v flock > /dev/null; then "$@"; return; fi  # no flock (macOS): no locking
+  mkdir -p "$(dirname "$file")"
+  exec {fd}> "$file"
+  if ! flock -n "$fd"; then
+    echo "  waiting: another run_all.sh is working on $what (lock: $file)"
+    flock "$fd"
+  fi
+  "$@"  # a failure ends the script (set -e), and the lock with it
+  exec {fd}>&-
+}
+
+train() {  # train RUN_DIR LABELED UNIVERSE SEED [extra train.py flags]: kept if finished with these inputs
   local run=$1 labeled=$2 universe=$3 seed=$4; shift 4
-  if [ -f "$run/metrics.json" ]; then return; fi
   mkdir -p "$run"
-  echo "  training $run (log: $run/train.log)"
+  [ -f "$run/metrics.json" ] || echo "  training $run (log: $run/train.log)"
+  # Every line train.py prints (one per epoch) goes to the console and to train.log.
   # shellcheck disable=SC2086
   $PYTHON train.py --dataset "$DATASET" --data-root "$DATA_ROOT" --labeled "$labeled" --universe "$universe" \
     --out "$run" --epochs "$EPOCHS" --width "$WIDTH" --batch-size "$BATCH_SIZE" --seed "$seed" \
-    --device "$DEVICE" --resume "$@" ${TRAIN_ARGS:-} >> "$run/train.log" 2>&1 \
-    || { echo "error: training failed; see $run/train.log:" >&2; tail -n 3 "$run/train.log" >&2; return 1; }
-  tail -n 1 "$run/train.log"
+    --device "$DEVICE" --resume "$@" $TRAIN_ARGS 2>&1 | tee -a "$run/train.log" | sed 's/^/    /' \
+    || { echo "error: training $run failed (log: $run/train.log)" >&2; return 1; }
 }
 
-initial_set() {  # initial_set SEED: the seed's universe and initial labeled set
-  local seed=$1 dir=$ROOT/initial/seed$1
-  if [ ! -f "$dir/labeled.npy" ]; then
-    $PYTHON data.py initial --dataset "$DATASET" --data-root "$DATA_ROOT" --seed "${INITIAL_SEED:-$seed}" \
-      --fraction "$INITIAL" ${UNIVERSE_SIZE:+--universe-size "$UNIVERSE_SIZE"} --out-dir "$dir"
-  fi
+initial_set() {  # initial_set SEED: the seed's universe and initial labeled set (checked if present)
+  local seed=$1
+  $PYTHON data.py initial --dataset "$DATASET" --data-root "$DATA_ROOT" --seed "${INITIAL_SEED:-$seed}" \
+    --fraction "$INITIAL" ${UNIVERSE_SIZE:+--universe-size "$UNIVERSE_SIZE"} --out-dir "$ROOT/initial/seed$seed"
 }
 
 shared_cycle0() {  # shared_cycle0 SEED: cycle 0, trained once per seed with the pool predicted after every epoch
-  local seed=$1 init=$ROOT/initial/seed$1 lock
-  mkdir -p "$ROOT/cycle0"
-  # Chains of one seed may start together (a Slurm array): one trains it, the others wait, then skip it.
-  if command -v flock > /dev/null; then exec {lock}> "$ROOT/cycle0/.seed$seed.lock"; flock "$lock"; fi
-  train "$ROOT/cycle0/seed$seed" "$init/labeled.npy" "$init/universe.npy" "$seed"
-  if [ -n "${lock:-}" ]; then exec {lock}>&-; fi
+  local seed=$1 init=$ROOT/initial/seed$1
+  # Chains of one seed may start together (a Slurm array): one trains it, the others wait, then keep it.
+  locked "$ROOT/cycle0/.seed$seed.lock" "cycle 0 of seed $seed" \
+    train "$ROOT/cycle0/seed$seed" "$init/labeled.npy" "$init/universe.npy" "$seed"
 }
 
-chain() {  # chain METHOD SEED: from the shared cycle 0, acquire and retrain up to cycle CYCLES
+chain() {  # chain METHOD SEED: one method's cycles for one seed; a second run of it waits
+  locked "$ROOT/$1/seed$2/.lock" "the $1 chain of seed $2" chain_cycles "$1" "$2"
+}
+
+chain_cycles() {  # chain_cycles METHOD SEED: from the shared cycle 0, acquire and retrain up to cycle CYCLES
   local method=$1 seed=$2
   local init=$ROOT/initial/seed$seed base=$ROOT/$method/seed$seed
   local universe=$init/universe.npy budget tracking
-  budget=$($PYTHON -c "import numpy as np, sys; print(round($STEP * len(np.load(sys.argv[1]))))" "$universe")
+  budget=$($PYTHON -c "import sys, numpy as np; print(round(float(sys.argv[1]) * len(np.load(sys.argv[2]))))" \
+    "$STEP" "$universe")
   tracking=$($PYTHON -c "import sys; from baselines import train_args; print(*train_args(sys.argv[1]))" "$method")
   shared_cycle0 "$seed"
   mkdir -p "$base"
   [ -e "$base/cycle0" ] || ln -s "../../cycle0/seed$seed" "$base/cycle0"
   for ((c = 1; c <= CYCLES; c++)); do
-    if [ -n "${UNTIL:-}" ] && ((c > UNTIL)); then break; fi
+    if [ -n "$UNTIL" ] && ((c > UNTIL)); then break; fi
     local previous=$base/cycle$((c - 1)) run=$base/cycle$c
-    if [ ! -f "$run/labeled.npy" ]; then  # score the pool of the previous cycle, add the top budget
-      # shellcheck disable=SC2086
-      $PYTHON acquire.py --run "$previous" --method "$method" --budget "$budget" --out "$run/labeled.npy" \
-        --seed "$seed" --device "$DEVICE" ${ACQUIRE_ARGS:-}
-    fi
+    # score the pool of the previous cycle, add the top budget (kept if made from the same run and settings)
+    # shellcheck disable=SC2086
+    $PYTHON acquire.py --run "$previous" --method "$method" --budget "$budget" --out "$run/labeled.npy" \
+      --seed "$seed" --device "$DEVICE" --resume $ACQUIRE_ARGS
     $PYTHON checks.py --initial "$init" --chain "$base" --budget "$budget"  # no leakage, before training
-    if [ "${ACQUIRE_ONLY:-0}" = 1 ] && ((c == CYCLES)); then break; fi
+    if [ "$ACQUIRE_ONLY" = 1 ] && ((c == CYCLES)); then break; fi
     if ((c < CYCLES)); then
       # shellcheck disable=SC2086
       train "$run" "$run/labeled.npy" "$universe" "$seed" $tracking
@@ -147,12 +210,27 @@ chain() {  # chain METHOD SEED: from the shared cycle 0, acquire and retrain up 
 
 alldata() {  # alldata SEED: the reference trained on the whole universe (paper, Table 1)
   local seed=$1 init=$ROOT/initial/seed$1
-  train "$ROOT/alldata/seed$seed" "$init/universe.npy" "$init/universe.npy" "$seed" --no-track
+  locked "$ROOT/alldata/.seed$seed.lock" "the all-data run of seed $seed" \
+    train "$ROOT/alldata/seed$seed" "$init/universe.npy" "$init/universe.npy" "$seed" --no-track
+}
+
+duration() {  # duration SECONDS -> 1h02m, 3m05s or 12s
+  local s=$1
+  if ((s >= 3600)); then printf '%dh%02dm' $((s / 3600)) $((s % 3600 / 60))
+  elif ((s >= 60)); then printf '%dm%02ds' $((s / 60)) $((s % 60))
+  else printf '%ds' "$s"; fi
 }
 
 run_jobs() {  # run_jobs JOB...: one after another, or with GPUS one per GPU at a time
   if [ -z "$GPUS" ]; then
-    for job in "$@"; do echo "== $job"; $job; done
+    local k=0 started=$SECONDS elapsed left
+    for job in "$@"; do
+      elapsed=$((SECONDS - started)) left=""
+      ((k == 0)) || left=", about $(duration $((elapsed * ($# - k) / k))) left at the pace so far"
+      k=$((k + 1))
+      echo "== job $k of $#: $job ($(duration $elapsed) elapsed$left)"
+      $job
+    done
     return
   fi
   mkdir -p "$ROOT/logs"  # each job's output goes to RUNS/<dataset>/logs/

@@ -22,7 +22,6 @@ Writes into RUN, each file atomically; metrics.json comes last, so its presence 
 """
 import argparse
 import platform
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,8 @@ from files import (
     index_dtype,
     label_dtype,
     load_indices,
+    load_json,
+    load_npy,
     remove_stale_temporaries,
     save_json,
     save_npy,
@@ -46,6 +47,7 @@ from files import (
 )
 from device import clock, describe_device, memory_format, setup_device
 from models import build_model, fuse_batchnorm
+from provenance import check_identity, git_state, indices_sha256
 
 
 def parse_args(argv=None):
@@ -85,7 +87,9 @@ def parse_args(argv=None):
     p.add_argument("--deterministic", action="store_true",
                    help="torch.use_deterministic_algorithms (CUDA; CPU runs are deterministic already)")
     p.add_argument("--checkpoint-every", type=int, default=10, help="save checkpoint.pt every k epochs (0: never)")
-    p.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt if it exists")
+    p.add_argument("--resume", action="store_true",
+                   help="go on where RUN left off: keep it if it finished, continue RUN/checkpoint.pt if "
+                        "there is one; either only if made from the same inputs and settings, else refuse")
     p.add_argument("--stop-after-epoch", type=int, default=None,
                    help="save a checkpoint after this epoch and exit (split a long run over job slots)")
     args = p.parse_args(argv)
@@ -170,25 +174,51 @@ def predict(model, images, prep, batch_size, autocast, generator=None):
 
 
 def environment(device):
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
-                                capture_output=True, text=True, timeout=10).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        commit = "unknown"
+    """Library versions, the code's git state (provenance.git_state) and the device, for config.json."""
     import torchvision
     return {"python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "numpy": np.__version__, "git_commit": commit,
+            "torchvision": torchvision.__version__, "numpy": np.__version__, "git": git_state(),
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
             or platform.machine(), "torch_threads": torch.get_num_threads()}
 
 
-def start_run_folder(out, args, dataset, labeled, pool, device, channel_mean, channel_std):
+# Every setting that changes what a training computes; with the hashes of its inputs, a training's
+# identity (config.json "identity"): a finished run or a checkpoint is reused only if it matches.
+TRAINING_SETTINGS = ("epochs", "batch_size", "lr", "momentum", "nesterov", "weight_decay", "milestones",
+                     "gamma", "width", "dropout", "seed", "track_every", "track_last", "track_augment",
+                     "no_track", "bf16", "deterministic", "pool_batch_size")
+
+
+def training_identity(args):
+    """What this training would be made from: dataset fingerprint, hashes of the labeled set and
+    universe (their contents, not their paths), and every training setting."""
+    labeled = load_npy(args.labeled, ndim=1, kind="int")
+    universe = load_npy(args.universe, ndim=1, kind="int") if args.universe else None
+    return {"dataset_fingerprint": data.dataset_fingerprint(args.dataset),
+            "labeled_sha256": indices_sha256(labeled),
+            "universe_sha256": "all" if universe is None else indices_sha256(universe),
+            **{key: vars(args)[key] for key in TRAINING_SETTINGS}}
+
+
+def reuse_finished(out, identity):
+    """--resume on a finished run: True when it was made from exactly these inputs and settings;
+    one error line when not (a rerun never mixes old and new)."""
+    if not (out / "metrics.json").is_file():
+        return False
+    config = load_json(out / "config.json")
+    check_identity(out / "config.json", config.get("identity") if isinstance(config, dict) else None,
+                   identity, "finished", f"delete {out} to train it again, or use another run folder")
+    print(f"{out}: finished already with these inputs and settings; kept", flush=True)
+    return True
+
+
+def start_run_folder(out, args, identity, dataset, labeled, pool, device, channel_mean, channel_std):
     """Mark the folder unfinished (no metrics.json), then write config.json (every setting and the
     environment), pool.npy and labeled.npy."""
     (out / "metrics.json").unlink(missing_ok=True)
     remove_stale_temporaries(out)
-    config = dict(vars(args), device=str(device), n_train=len(dataset.train_y), n_labeled=len(labeled),
-                  n_pool=len(pool), num_classes=dataset.num_classes, classes=dataset.classes,
+    config = dict(vars(args), identity=identity, device=str(device), n_train=len(dataset.train_y),
+                  n_labeled=len(labeled), n_pool=len(pool), num_classes=dataset.num_classes, classes=dataset.classes,
                   channel_mean=channel_mean.tolist(), channel_std=channel_std.tolist(),
                   environment=environment(device))
     save_json(out / "config.json", config)
@@ -249,13 +279,16 @@ def log_epoch(history, epoch, epochs, loss, lr, seconds_train, seconds_pool):
 def main(argv=None):
     args = parse_args(argv)
     out = Path(args.out)
+    identity = training_identity(args)
+    if args.resume and reuse_finished(out, identity):
+        return
     device = setup_device(args)
     print(f"{out}: training on {describe_device(device)}", flush=True)
     dataset = data.load_dataset(args.dataset, args.data_root)
     labeled, pool = split_pool(args, len(dataset.train_y))
     tracked = tracked_epochs(args) if len(pool) else []  # the epochs after which the pool is predicted
     channel_mean, channel_std = dataset.channel_stats()
-    start_run_folder(out, args, dataset, labeled, pool, device, channel_mean, channel_std)
+    start_run_folder(out, args, identity, dataset, labeled, pool, device, channel_mean, channel_std)
 
     # Speed only: images live on the device as uint8, and each batch is cropped, flipped and
     # normalised there (plain equivalent: a DataLoader with torchvision's RandomCrop(32, padding=4),
@@ -269,7 +302,7 @@ def main(argv=None):
     pool_batch = args.pool_batch_size or (1024 if device.type == "cuda" else 64)
     autocast = torch.autocast(device.type, torch.bfloat16, enabled=args.bf16 and device.type == "cuda")
     state = new_training_state(args, dataset.num_classes, len(tracked), len(pool), device)
-    first_epoch = resume(out / "checkpoint.pt", args, state, device) + 1 if args.resume else 1
+    first_epoch = resume(out / "checkpoint.pt", identity, state, device) + 1 if args.resume else 1
     augment_pool = state.generators[1] if args.track_augment else None
 
     probs = None
@@ -285,7 +318,7 @@ def main(argv=None):
             state.preds[tracked.index(epoch)], probs = predict(state.model, pool_x, prep, pool_batch, autocast,
                                                                augment_pool)
         log_epoch(state.history, epoch, args.epochs, loss, lr, t1 - t0, clock(device) - t1)
-        if stop_or_checkpoint(out / "checkpoint.pt", args, epoch, state, device):
+        if stop_or_checkpoint(out / "checkpoint.pt", args, identity, epoch, state, device):
             return
 
     if tracked and args.track_augment:  # the final softmax (probs.npy) is on clean images
@@ -300,20 +333,20 @@ def main(argv=None):
     print(f"{out}: test accuracy {test_acc:.4f} with {len(labeled)} labeled samples", flush=True)
 
 
-def resume(path, args, state, device):
+def resume(path, identity, state, device):
     """The epoch a checkpoint left off at, restored into `state`; 0 when there is none."""
     if not path.is_file():
         return 0
-    done = checkpoint.restore(path, args, state, device)
+    done = checkpoint.restore(path, identity, state, device)
     print(f"resuming {path.parent} after epoch {done}", flush=True)
     return done
 
 
-def stop_or_checkpoint(path, args, epoch, state, device):
+def stop_or_checkpoint(path, args, identity, epoch, state, device):
     """Save a checkpoint when one is due; True if the run should stop here (--stop-after-epoch)."""
     stop = epoch == args.stop_after_epoch and epoch < args.epochs
     if stop or (args.checkpoint_every and epoch % args.checkpoint_every == 0 and epoch < args.epochs):
-        checkpoint.save(path, args, epoch, state, device)
+        checkpoint.save(path, identity, epoch, state, device)
     if stop:
         print(f"{path.parent}: stopped after epoch {epoch}; continue with --resume", flush=True)
     return stop
