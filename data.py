@@ -253,8 +253,11 @@ def _initial_command(args):
     if args.subset is not None:
         raise FileError("--subset was renamed --universe-size (how many training images take part)")
     n_train = len(load_dataset(args.dataset, args.data_root).train_y)
-    if args.universe_size is not None and not 0 < args.universe_size <= n_train:
-        raise FileError(f"--universe-size: expected 1..{n_train} (the training set's size), got {args.universe_size}")
+    if args.universe_size is not None and args.universe_size < 1:
+        raise FileError(f"--universe-size: expected a positive number of training images, got {args.universe_size}")
+    if args.universe_size is not None and args.universe_size > n_train:  # e.g. the quick preset's 5,000
+        print(f"--universe-size {args.universe_size}: the training set has {n_train} images; all take part")
+        args.universe_size = None
     if not 0 < args.fraction < 1:
         raise FileError(f"--fraction: expected a number in (0, 1), got {args.fraction}")
     universe, labeled = draw_initial(n_train, args.fraction, args.seed, args.universe_size)
@@ -288,7 +291,8 @@ def main(argv=None):
     initial.add_argument("--fraction", type=float, default=0.1,
                          help="initial labeled fraction (10%%, paper section 4.1)")
     initial.add_argument("--universe-size", type=int, default=None,
-                         help="use a random subset of this many training images (quick runs)")
+                         help="use a random subset of this many training images (quick runs); all of "
+                              "them when the training set has fewer")
     initial.add_argument("--subset", help=argparse.SUPPRESS)  # the old name of --universe-size
     initial.add_argument("--out-dir", required=True)
     args = parser.parse_args(argv)

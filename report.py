@@ -33,6 +33,8 @@ Conventions:
   AUBC      per seed over the seeds whose every cycle finished (the table says how many), then mean ± std.
   paired    method - random on the same seed (both start from the seed's initial labeled set), mean and
             95% t-interval over the seeds where both finished; "*" where it excludes 0, n/a under 2 seeds.
+  provenance  results.md names the commits of the trainings (config.json) and flags a chain whose
+            cycles differ in a training setting or whose cycle 0 is not the seed's shared one.
   informativeness  scored on each seed's cycle 0 (the shared <tree>/cycle0/seed<S> where it exists);
             a method's own saved scores, or its query order up to the budget for greedy methods;
             a score with missing or unfit inputs is listed, never scored on ties (report_pool.py).
@@ -144,6 +146,64 @@ def incomplete_lines(tree):
     return lines + ([f"alldata: seed {', '.join(no_alldata)} missing"] if no_alldata else [])
 
 
+# ---- provenance: is the tree one protocol, and which code made it ------------------------------------
+
+TRACKING = ("labeled_sha256", "track_every", "track_last", "no_track")  # may differ between cycles
+
+
+def run_configs(tree):
+    """{run folder (resolved, so the shared cycle 0 appears once): config.json dict} of every training
+    in the tree that has one."""
+    runs = [tree.run_dir(m, s, c) for m, ch in tree.chains.items() for s, cy in ch.items() for c in cy]
+    runs += [tree.root / "alldata" / f"seed{s}" for s in tree.alldata]
+    configs = {}
+    for run in runs:
+        if (run / "config.json").is_file():
+            config = load_json(run / "config.json")
+            configs[run.resolve()] = config if isinstance(config, dict) else {}
+    return configs
+
+
+def protocol_warnings(tree, configs):
+    """One line per chain whose cycles were trained with differing settings (beyond the labeled set
+    and the pool tracking), or whose cycle 0 is not the seed's shared cycle-0 training."""
+    warnings = []
+    for method, chain in tree.chains.items():
+        for seed in chain:
+            shared = tree.root / SHARED_CYCLE0 / f"seed{seed}"
+            cycle0 = tree.run_dir(method, seed, 0)
+            if shared.is_dir() and cycle0.exists() and cycle0.resolve() != shared.resolve():
+                warnings.append(f"{method} seed{seed}: cycle0 is not the seed's shared {SHARED_CYCLE0}/seed{seed}")
+            runs = {c: tree.run_dir(method, seed, c).resolve() for c in chain}
+            settings = {c: {k: v for k, v in configs[run].get("identity", {}).items() if k not in TRACKING}
+                        for c, run in runs.items() if run in configs}
+            first = min(settings, default=None)
+            for c, values in settings.items():
+                differing = sorted(k for k in set(values) | set(settings[first]) if values.get(k) != settings[first].get(k))
+                if differing:
+                    warnings.append(f"{method} seed{seed}: cycle{c} trained with other {', '.join(differing)} "
+                                    f"than cycle{first}")
+    return warnings
+
+
+def commit_lines(configs):
+    """The code that made the runs: each commit (+ 'with uncommitted changes') and how many runs."""
+    counts = {}
+    for config in configs.values():
+        git = config.get("environment", {}).get("git", {})
+        name = str(git.get("commit", "unknown"))[:12] + (" with uncommitted changes" if git.get("dirty") else "")
+        counts[name] = counts.get(name, 0) + 1
+    return [f"{name}: {n} run{'s' * (n != 1)}" for name, n in sorted(counts.items())]
+
+
+def provenance_markdown(warnings, commits):
+    lines = ["## Provenance", "", "Commits of the trainings summarised here (config.json):", ""]
+    lines += [f"- {line}" for line in commits] or ["- none recorded"]
+    if warnings:
+        lines += ["", "**Not one protocol** (the comparison mixes settings):", ""] + [f"- {w}" for w in warnings]
+    return "\n".join(lines) + "\n"
+
+
 # ---- command line -----------------------------------------------------------------------------------
 
 def comparison_lines(tree, stats, paired):
@@ -195,14 +255,18 @@ def main(argv=None):
     (out / "learning_curves.csv").write_text(csv_text(header, curve_rows(stats, alldata)))
     report_plots.learning_curves({m: stats[m] for m in order}, alldata, out / "learning_curves.png", tree.root.name)
     n_seeds, paired = len(tree.seeds), paired_differences(stats)
+    configs = run_configs(tree)
+    warnings, commits = protocol_warnings(tree, configs), commit_lines(configs)
     tables = [results_markdown(stats, alldata, n_seeds, tree.root.name), relative_markdown(stats, n_seeds),
-              aubc_markdown(stats, n_seeds), paired_markdown(stats, paired, n_seeds)]
+              aubc_markdown(stats, n_seeds), paired_markdown(stats, paired, n_seeds),
+              provenance_markdown(warnings, commits)]
     (out / "results.md").write_text("\n".join(tables))
     try:
         pool_lines = analyse_pool(tree, args.data_root, out)
     except FileError as e:  # a damaged cycle0 costs the pool analysis, not the curves and table
         pool_lines = [f"informativeness, examples: skipped ({e})"]
-    lines = summary(tree, stats, alldata, order, paired) + pool_lines
+    lines = summary(tree, stats, alldata, order, paired) + pool_lines + ["commits: " + "; ".join(commits or ["none recorded"])]
+    lines += [f"warning: {w}" for w in warnings]
     print("\n".join(lines + [f"wrote {out}/: {' '.join(sorted(p.name for p in out.iterdir()))}"]))
 
 

@@ -8,7 +8,7 @@ unlabeled pool sample; those predictions are what label-dispersion (Eq. 1-2) is 
 
 Reads --labeled (indices into the training set) and optionally --universe (the training indices
 taking part in active learning; the pool is the universe minus the labeled set; default: the
-whole training set).
+universe.npy beside --labeled where data.py initial wrote one, else the whole training set).
 Writes into RUN, each file atomically; metrics.json comes last, so its presence means "done":
   config.json   every setting, the library versions, git commit and device
   labeled.npy   [L] sorted labeled training indices (a copy of --labeled unless it is this file)
@@ -17,7 +17,7 @@ Writes into RUN, each file atomically; metrics.json comes last, so its presence 
                 epoch; with the default tracking, row t holds the predictions after epoch t+1
   probs.npy     [P, C] float32: softmax over the pool after the last epoch
   model.pt      final weights (a state_dict; models.load_model rebuilds the network)
-  metrics.json  test_acc (a fraction), n_labeled, per-epoch loss and lr, seconds per phase
+  metrics.json  test_acc (a fraction), n_labeled, per-epoch loss, training accuracy and lr, seconds per phase
   checkpoint.pt only while training: the state --resume continues from
 """
 import argparse
@@ -56,7 +56,8 @@ def parse_args(argv=None):
     p.add_argument("--data-root", default="./data", help="download and cache folder")
     p.add_argument("--labeled", required=True, help=".npy of labeled training indices")
     p.add_argument("--universe", default=None,
-                   help=".npy of the training indices taking part; pool = universe - labeled (default: all)")
+                   help=".npy of the training indices taking part; pool = universe - labeled (default: the "
+                        "universe.npy beside --labeled if there is one, else the whole training set)")
     p.add_argument("--subset", help=argparse.SUPPRESS)  # the old name of --universe: refused below
     p.add_argument("--out", required=True, help="run folder to write")
     p.add_argument("--epochs", type=int, default=100, help="100 (paper, section 4.1)")
@@ -93,6 +94,10 @@ def parse_args(argv=None):
     p.add_argument("--stop-after-epoch", type=int, default=None,
                    help="save a checkpoint after this epoch and exit (split a long run over job slots)")
     args = p.parse_args(argv)
+    beside = Path(args.labeled).with_name("universe.npy")
+    if args.universe is None and beside.is_file() and beside != Path(args.labeled):
+        args.universe = str(beside)  # data.py initial writes the two side by side; never all by mistake
+        print(f"--universe: {beside} (found beside --labeled)", flush=True)
     if args.subset is not None:
         raise FileError("--subset was renamed --universe (the .npy of the training indices taking part)")
     del args.subset
@@ -127,7 +132,8 @@ def split_pool(args, n_train):
 
 
 def train_one_epoch(model, optimizer, images, labels, prep, args, generator, autocast):
-    """One pass over the labeled set in a random order, with augmentation; returns the mean loss.
+    """One pass over the labeled set in a random order, with augmentation; returns the mean loss and
+    the accuracy on the augmented training batches (for the log).
 
     images: [L, 3, H, W] uint8 on the device; prep: uint8 batch -> normalised float batch.
     """
@@ -135,18 +141,21 @@ def train_one_epoch(model, optimizer, images, labels, prep, args, generator, aut
     n = len(labels)
     order = torch.randperm(n, generator=generator, device=images.device)
     loss_sum = torch.zeros((), device=images.device)
+    correct = torch.zeros((), dtype=torch.long, device=images.device)
     for start in range(0, n, args.batch_size):
         batch = order[start:start + args.batch_size]
         if len(batch) < 2:  # BatchNorm cannot train on a single sample; it is seen next epoch
             continue
         x = prep(data.random_crop_flip(images[batch], generator))
         with autocast:
-            loss = F.cross_entropy(model(x), labels[batch])
+            logits = model(x)
+            loss = F.cross_entropy(logits, labels[batch])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         loss_sum += loss.detach().float() * len(batch)
-    return loss_sum.item() / n  # one host-device sync per epoch, for the log
+        correct += (logits.detach().argmax(1) == labels[batch]).sum()
+    return loss_sum.item() / n, correct.item() / n  # host-device syncs once per epoch, for the log
 
 
 @torch.inference_mode()
@@ -263,17 +272,30 @@ def new_training_state(args, num_classes, num_tracked, pool_size, device):
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, args.milestones, args.gamma)
     generators = (torch.Generator(device).manual_seed(args.seed), torch.Generator(device).manual_seed(args.seed + 1))
     preds = torch.zeros(num_tracked, pool_size, dtype=torch.int16, device=device)
-    history = {"train_loss": [], "lr": [], "seconds_train": 0.0, "seconds_pool": 0.0}
+    history = {"train_loss": [], "train_acc": [], "lr": [], "seconds_train": 0.0, "seconds_pool": 0.0}
     return TrainingState(model, optimizer, scheduler, generators, preds, history)
 
 
-def log_epoch(history, epoch, epochs, loss, lr, seconds_train, seconds_pool):
+def log_epoch(history, epoch, epochs, loss, accuracy, lr, seconds_train, seconds_pool):
+    """Record the epoch in metrics.json's history and print one line: the console and train.log show
+    the progress, with the time left at the mean pace of the epochs so far."""
     history["train_loss"].append(loss)
+    history["train_acc"].append(accuracy)
     history["lr"].append(lr)
     history["seconds_train"] += seconds_train
     history["seconds_pool"] += seconds_pool
-    print(f"epoch {epoch:3d}/{epochs}  loss {loss:.4f}  lr {lr:.5f}  "
-          f"train {seconds_train:.1f}s  pool {seconds_pool:.1f}s", flush=True)
+    seconds_per_epoch = (history["seconds_train"] + history["seconds_pool"]) / len(history["train_loss"])
+    print(f"epoch {epoch:3d}/{epochs}  loss {loss:.4f}  train acc {accuracy:.3f}  lr {lr:.5f}  "
+          f"train {seconds_train:.1f}s  pool {seconds_pool:.1f}s  "
+          f"left {format_seconds(seconds_per_epoch * (epochs - epoch))}", flush=True)
+
+
+def format_seconds(seconds):
+    """1h02m, 3m05s or 12s."""
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
 def main(argv=None):
@@ -308,7 +330,7 @@ def main(argv=None):
     probs = None
     for epoch in range(first_epoch, args.epochs + 1):
         t0 = clock(device)
-        loss = train_one_epoch(state.model, state.optimizer, train_x, train_y, prep, args, state.generators[0], autocast)
+        loss, accuracy = train_one_epoch(state.model, state.optimizer, train_x, train_y, prep, args, state.generators[0], autocast)
         lr = state.scheduler.get_last_lr()[0]
         state.scheduler.step()
         t1 = clock(device)
@@ -317,7 +339,7 @@ def main(argv=None):
             # of preds.npy per recorded epoch (Eq. 1-2 are computed from these rows).
             state.preds[tracked.index(epoch)], probs = predict(state.model, pool_x, prep, pool_batch, autocast,
                                                                augment_pool)
-        log_epoch(state.history, epoch, args.epochs, loss, lr, t1 - t0, clock(device) - t1)
+        log_epoch(state.history, epoch, args.epochs, loss, accuracy, lr, t1 - t0, clock(device) - t1)
         if stop_or_checkpoint(out / "checkpoint.pt", args, identity, epoch, state, device):
             return
 

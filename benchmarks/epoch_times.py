@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from files import FileError, exit_with_error, load_json, load_npy  # noqa: E402
 
-EPOCH_LINE = re.compile(r"^epoch\s+(\d+)/\d+\s.*\strain ([\d.]+)s\s+pool ([\d.]+)s\s*$")
+EPOCH_LINE = re.compile(r"^epoch\s+(\d+)/\d+\s.*\strain ([\d.]+)s\s+pool ([\d.]+)s(\s+left \S+)?\s*$")
 
 
 def epoch_seconds(log_text):

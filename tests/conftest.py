@@ -88,3 +88,8 @@ def protocol_tree(image_folder, tmp_path_factory):
     code, stdout, stderr = run_all(f"folder:{image_folder}", runs, "dispersion", "random")
     assert code == 0, stdout + stderr
     return runs / image_folder.name, f"folder:{image_folder}", runs
+
+
+def trained(stdout):
+    """The run folders run_all.sh trained (not those it found finished and kept)."""
+    return [line.split()[1] for line in stdout.splitlines() if line.startswith("  training ")]
