@@ -3,7 +3,8 @@
 Reads README.md, results/<run>/README.md, benchmarks/README.md and docs/*.md, and the report files
 beside each results page (CSV, JSON, markdown written by report.py or the commands on the page).
 Every numeric claim sentence kept on a results page is recomputed here from its file, so a page
-and its file cannot disagree without a failing test. No torch: this file runs in a second.
+and its file cannot disagree without a failing test. No torch of its own: its tests take a tenth of a
+second (the suite's conftest.py imports torch for the others).
 """
 import csv
 import json
@@ -381,3 +382,25 @@ def test_readme_headlines_are_the_results_files():
     assert_says(text, f"at 30%: dispersion {d[0]:.2f} ± {d[1]:.2f}, random {r[0]:.2f} ± {r[1]:.2f} (paired "
                       f"+{diff[0]:.2f} ± {diff[1]:.2f}), k-center {k[0]:.2f} ± {k[1]:.2f}")
     assert max(v[0] for (_, cycle), v in lc.items() if cycle == "4") == k[0]  # k-center is the best at 30%
+
+
+# --- benchmarks/README.md: the GPU rows ----------------------------------------------------------
+
+def test_benchmarks_gpu_numbers_are_speed_txt():
+    text = flat((ROOT / "benchmarks" / "README.md").read_text())
+    speed = (GPU / "speed.txt").read_text()
+    lines = re.findall(r"^(\(\w+\) .*?)\s+([\d.]+) s$", speed, flags=re.M)  # "(1) bare compute (...)   0.45 s"
+
+    def seconds(start):
+        return next(value for label, value in lines if label.startswith(start))
+
+    bare, epoch, conventional = seconds("(1) bare compute"), seconds("(2) train.py epoch"), seconds("(3) conventional")
+    bare16, epoch16 = seconds("(1) bf16: bare compute"), seconds("(2) bf16: train.py epoch")
+    for label, value in (("best batch (1024/1024)", bare), ("prediction at batch 1024 (folded)", epoch),
+                         ("under bf16 autocast", bare16), ("with `--bf16`", epoch16), ("batch 128 / 1000", conventional)):
+        assert_says(text, f"{label} | {value} |")
+    ratios = re.findall(r"([\d.]+)x", speed)
+    assert_says(text, f"met: {ratios[0]}x ({ratios[2]}x in bf16")
+    assert_says(text, f"not met: {ratios[-1]}x")
+    assert_says(text, f"costs only {conventional} / {bare} = {float(conventional) / float(bare):.1f}x the bare compute")
+    assert_says(text, f"bf16 brings it to {conventional} / {epoch16} = {float(conventional) / float(epoch16):.2f}x")
