@@ -1,4 +1,4 @@
-"""benchmarks/epoch_times.py: the medians the README's CPU times come from, on a crafted train.log."""
+"""benchmarks/epoch_times.py: the medians the CPU times of benchmarks/README.md come from, on a crafted train.log."""
 import json
 
 import numpy as np
