@@ -1,6 +1,6 @@
 """Report on a run tree written by run_all.sh: learning curves, results table, informativeness, examples.
 
-    python report.py runs/<dataset> [--out results/<name>] [--data-root DIR]
+    python report.py runs/<dataset> [--out REPORT] [--data-root DIR]
 
 Reads (README, "Files a run writes"):
   <tree>/initial/seed<S>/universe.npy                   its length is the denominator of "% labeled"
@@ -12,7 +12,7 @@ Reads (README, "Files a run writes"):
   <tree>/<method>/seed<S>/cycle1/labeled_selected.npy   the training indices it queried, best first
   <tree>/alldata/seed<S>/metrics.json                   the all-data reference (paper, Table 1)
   true labels and images through data.load_dataset (config.json's dataset; --data-root)
-Writes into --out (default results/<tree name>), and a summary on stdout:
+Writes into --out (default runs/<dataset>-report, beside the tree), and a summary on stdout:
   learning_curves.png/.csv  test accuracy vs % labeled, mean ± 1 std over seeds (paper, Fig. 4)
   results.md                accuracy per cycle; the last one relative to all data (paper, Table 1);
                             that share at every cycle; AUBC per method; paired differences to random
@@ -236,7 +236,8 @@ def summary(tree, stats, alldata, order, paired):
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("tree", help="a run tree of run_all.sh: runs/<dataset>")
-    p.add_argument("--out", default=None, help="output folder (default: results/<tree name>)")
+    p.add_argument("--out", default=None, help="output folder (default: <tree>-report beside the tree, "
+                                               "e.g. runs/cifar10-report)")
     p.add_argument("--data-root", default=None, help="dataset cache folder for true labels and images "
                                                      "(default: the runs' config.json data_root)")
     return p.parse_args(argv)
@@ -245,7 +246,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     tree = scan_tree(args.tree)
-    out = Path(args.out or Path("results") / tree.root.name)
+    out = Path(args.out) if args.out else tree.root.with_name(tree.root.name + "-report")
     out.mkdir(parents=True, exist_ok=True)
     alldata_seeds = alldata_acc(tree)
     alldata = mean_std(alldata_seeds)

@@ -142,7 +142,7 @@ locked() {  # locked LOCKFILE WHAT COMMAND...: run COMMAND holding the lock; a s
   local file=$1 what=$2 fd; shift 2
   if ! command -v flock > /dev/null; then "$@"; return; fi  # no flock (macOS): no locking
   mkdir -p "$(dirname "$file")"
-  exec {fd}> "$file"
+  exec {fd}>> "$file"
   if ! flock -n "$fd"; then
     echo "  waiting: another run_all.sh is working on $what (lock: $file)"
     flock "$fd"

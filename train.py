@@ -22,6 +22,7 @@ Writes into RUN, each file atomically; metrics.json comes last, so its presence 
 """
 import argparse
 import platform
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -306,6 +307,10 @@ def main(argv=None):
         return
     device = setup_device(args)
     print(f"{out}: training on {describe_device(device)}", flush=True)
+    if device.type == "cpu" and args.width >= 64 and args.epochs >= 50:
+        print("warning: the paper's network (width 64) on a CPU: about 10 hours for a cycle 0 of CIFAR-10 "
+              "on 2 cores (benchmarks/README.md); --width 16 --epochs 20 (run_all.sh PRESET=quick) is "
+              "CPU-sized", file=sys.stderr, flush=True)
     dataset = data.load_dataset(args.dataset, args.data_root)
     labeled, pool = split_pool(args, len(dataset.train_y))
     tracked = tracked_epochs(args) if len(pool) else []  # the epochs after which the pool is predicted

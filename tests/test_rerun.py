@@ -12,8 +12,9 @@ from files import FileError
 
 
 def snapshot(folder):
-    """{path: (size, mtime)} of every file under folder: unchanged means nothing was written."""
-    return {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
+    """{path: (size, mtime)} of every file under folder but the locks: unchanged means nothing was written."""
+    return {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")
+            if p.is_file() and p.suffix != ".lock"}
 
 
 @pytest.fixture
@@ -181,3 +182,20 @@ def test_config_records_the_commit_and_a_dirty_tree(protocol_tree):
         assert len(git["commit"]) == 40 and isinstance(git["dirty"], bool)
         assert (git["diff_sha256"] is None) == (not git["dirty"])
     assert config["identity"]["labeled_sha256"] and config["identity"]["dataset_fingerprint"].startswith("files-")
+
+
+def test_protocol_is_written_once_then_checked_and_a_named_change_is_recorded(tmp_path):
+    from provenance import check_protocol
+
+    settings = {"EPOCHS": "100", "STEP": "0.05", "TRAIN_ARGS": "--gamma 0.5"}
+    check_protocol(tmp_path, settings, "cifar10", "fp")
+    check_protocol(tmp_path, {**settings, "STEP": ".050", "TRAIN_ARGS": " --gamma  0.5 "}, "cifar10", "fp")  # same
+    with pytest.raises(FileError, match="EPOCHS is '100' in this tree, '50' now"):
+        check_protocol(tmp_path, {**settings, "EPOCHS": "50"}, "cifar10", "fp")
+    with pytest.raises(FileError, match="fingerprint fp\\), now cifar10 \\(fingerprint other\\)"):
+        check_protocol(tmp_path, settings, "cifar10", "other")
+    check_protocol(tmp_path, {**settings, "EPOCHS": "50"}, "cifar10", "fp", change={"EPOCHS"})
+    recorded = json.loads((tmp_path / "protocol.json").read_text())
+    assert recorded["settings"]["EPOCHS"] == "50" and recorded["changes"][0]["old"] == "100"
+    with pytest.raises(FileError, match="EPOCHS is '50'"):
+        check_protocol(tmp_path, settings, "cifar10", "fp")
