@@ -21,6 +21,12 @@ class FileError(Exception):
     """Bad input from the user (a file or a flag): printed as one line, never a traceback."""
 
 
+def brief(error, limit=120):
+    """An exception's message as one short line, for a FileError that names the file already."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def exit_with_error(error):
     """Print `error: <message>` as one line on stderr and exit with status 2, like argparse."""
     print(f"error: {error}", file=sys.stderr)
@@ -69,7 +75,31 @@ def save_json(path, obj):
 def save_torch(path, obj):
     import torch  # kept local: acquire-only users of this module need no torch import time
 
-    _atomic_write(path, lambda f: torch.save(obj, f), ".pt")
+    def write(f):
+        try:
+            torch.save(obj, f)
+        except RuntimeError as e:  # torch's zip writer reports a failed write (a full disk) this way
+            raise OSError(f"torch.save failed; is the disk full? {brief(e)}") from None
+    _atomic_write(path, write, ".pt")
+
+
+def load_torch(path, remedy):
+    """torch.load of `path` to the CPU, tensors and plain containers only (weights_only).
+
+    A missing, empty or damaged file is one FileError line naming it, ending with `remedy`
+    (what the user should do about it).
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileError(f"{path}: file not found; {remedy}")
+    if path.stat().st_size == 0:
+        raise FileError(f"{path}: empty file; {remedy}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises RuntimeError, OSError, EOFError, UnpicklingError, ... here
+        raise FileError(f"{path}: damaged or not a PyTorch file ({type(e).__name__}); {remedy}") from None
 
 
 def load_json(path):

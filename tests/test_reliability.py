@@ -1,5 +1,6 @@
 """Crash anywhere and resume exactly; atomic writes; hostile inputs never give a deep traceback."""
 import errno
+import io
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 from conftest import ROOT, start_run_all
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -86,6 +88,41 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monke
         files.save_npy(target, np.arange(5))
     np.testing.assert_array_equal(np.load(target), np.arange(3))
     assert [p.name for p in tmp_path.iterdir()] == ["labeled.npy"]
+
+
+class FullDisk(io.RawIOBase):
+    """A file that takes `room` bytes, then fails like a full disk (ENOSPC)."""
+
+    def __init__(self, file, room):
+        self.file, self.room = file, room
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(data)
+        return self.file.write(data)
+
+    def fileno(self):
+        return self.file.fileno()
+
+    def close(self):
+        self.file.close()
+        super().close()
+
+
+def test_disk_full_inside_torch_save_keeps_the_old_file(tmp_path, monkeypatch):
+    """torch's zip writer turns the failed write into a RuntimeError, not an OSError."""
+    target = tmp_path / "model.pt"
+    torch.save({"w": torch.ones(3)}, target)
+    real_fdopen = os.fdopen
+    monkeypatch.setattr(files.os, "fdopen", lambda fd, mode: FullDisk(real_fdopen(fd, mode), room=1000))
+    with pytest.raises(FileError, match=r"model.pt: cannot write .torch.save failed; is the disk full\?"):
+        files.save_torch(target, {"w": torch.zeros(10_000)})
+    assert torch.equal(torch.load(target, weights_only=True)["w"], torch.ones(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
 
 
 def test_unwritable_output_is_one_clear_error(tmp_path):
