@@ -24,8 +24,8 @@ from files import (
     exit_with_error,
     index_dtype,
     load_indices,
-    load_json,
     load_npy,
+    load_run_config,
     remove_stale_temporaries,
     save_npy,
 )
@@ -38,9 +38,9 @@ class RunData:
         self.dir = Path(run_dir)
         if not (self.dir / "metrics.json").is_file():
             raise FileError(f"{self.dir}: no metrics.json; the run is missing or did not finish")
-        self.config = load_json(self.dir / "config.json")
-        self.num_classes = int(self.config["num_classes"])
-        self.n_train = int(self.config["n_train"])
+        self.config = load_run_config(self.dir / "config.json", "num_classes", "n_train", "dataset")
+        self.num_classes = self.config["num_classes"]
+        self.n_train = self.config["n_train"]
         self.data_root = data_root or self.config.get("data_root", "./data")
         self.device_name = device
         self.labeled = load_indices(self.dir / "labeled.npy", self.n_train)

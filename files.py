@@ -6,6 +6,7 @@ reader validates what it loads and raises `FileError` with one line naming the f
 what was expected; the scripts turn that into `error: ...` and exit code 2.
 """
 import json
+import math
 import os
 import sys
 import tempfile
@@ -110,6 +111,47 @@ def load_json(path):
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise FileError(f"{path}: not valid JSON ({e})") from None
+
+
+def _is_count(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _are_channel_numbers(value):
+    return isinstance(value, list) and len(value) == 3 and all(_is_number(v) for v in value)
+
+
+# The keys of a train.py config.json that other scripts read: (check, what is expected).
+RUN_CONFIG = {
+    "num_classes": (_is_count, "a whole number >= 1"),
+    "n_train": (_is_count, "a whole number >= 1"),
+    "width": (_is_count, "a whole number >= 1"),
+    "dropout": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "dataset": (lambda v: isinstance(v, str) and v != "", "a dataset name"),
+    "data_root": (lambda v: isinstance(v, str) and v != "", "a folder name"),
+    "channel_mean": (_are_channel_numbers, "a list of 3 numbers"),
+    "channel_std": (_are_channel_numbers, "a list of 3 numbers"),
+}
+
+
+def load_run_config(path, *required):
+    """The config.json of a train.py run, a dict holding every key in `required`; each RUN_CONFIG
+    key it holds is checked. Otherwise one FileError line naming the file and the key."""
+    config = load_json(path)
+    if not isinstance(config, dict):
+        raise FileError(f"{path}: expected a JSON object of settings, found {type(config).__name__} "
+                        f"(not written by train.py?)")
+    for key in required:
+        if key not in config:
+            raise FileError(f"{path}: lacks '{key}' (not written by train.py?)")
+    for key, (is_valid, expected) in RUN_CONFIG.items():
+        if key in config and not is_valid(config[key]):
+            raise FileError(f"{path}: '{key}' must be {expected}, found {brief(json.dumps(config[key]), 40)}")
+    return config
 
 
 def load_npy(path, ndim=None, kind=None):
