@@ -4,7 +4,8 @@
 
 Reads RUN (written by train.py): labeled.npy, pool.npy, and what the method needs: preds.npy
 (dispersion), probs.npy (uncertainty scores), model.pt + config.json (model-based methods), or
-the images through data.py.
+the images through data.py. A method that reads the pool's predictions across epochs
+(TRACKS_EVERY_EPOCH, e.g. dispersion) is refused on a run with fewer than 2 recorded epochs.
 Writes, each atomically, NEXT.npy last (its presence means the step is done):
   NEXT_selected.npy  [N] the training indices queried, best first
   NEXT_scores.npy    [P] float32 score of every pool sample, aligned with RUN/pool.npy
@@ -137,6 +138,15 @@ def next_labeled(labeled, pool, positions, budget):
     return queried, np.sort(np.concatenate([labeled, queried]))
 
 
+def check_recorded_epochs(run, method):
+    """Per-epoch scores need 2 or more recorded epochs: from one, every sample's dispersion is 0 and
+    the pick would be a random one in disguise."""
+    if len(run.preds) < 2:
+        raise FileError(f"{run.dir}/preds.npy: the pool's predictions after {len(run.preds)} epoch only; "
+                        f"{method} needs 2 or more: train that run again recording more epochs "
+                        f"(train.py --epochs, --track-every, --track-last)")
+
+
 def sidecar(out, name):
     """NEXT.npy -> NEXT_<name>.npy, beside it."""
     return out.with_name(f"{out.stem}_{name}.npy")
@@ -163,6 +173,8 @@ def main(argv=None):
     if out.suffix != ".npy":
         raise FileError(f"--out: expected a file name ending in .npy, got {out}")
     run = RunData(args.run, args.data_root, args.device)
+    if getattr(METHODS[args.method], "TRACKS_EVERY_EPOCH", False):
+        check_recorded_epochs(run, args.method)
     rng = np.random.default_rng(args.seed)
     positions, scores = METHODS[args.method].acquire(run, args.budget, rng, args)  # score the pool
     queried, labeled = next_labeled(run.labeled, run.pool, positions, args.budget)  # add the top `budget`
