@@ -134,7 +134,7 @@ RUN_CONFIG = {
     "dataset": (lambda v: isinstance(v, str) and v != "", "a dataset name"),
     "data_root": (lambda v: isinstance(v, str) and v != "", "a folder name"),
     "channel_mean": (_are_channel_numbers, "a list of 3 numbers"),
-    "channel_std": (_are_channel_numbers, "a list of 3 numbers"),
+    "channel_std": (lambda v: _are_channel_numbers(v) and min(v) > 0, "a list of 3 positive numbers"),
 }
 
 

@@ -237,6 +237,8 @@ def test_bad_config_json_of_a_model_is_one_line_naming_the_key(tmp_path, config,
     ({"num_classes": [10], "n_train": 16, "dataset": "folder:/nowhere"}, "'num_classes' must be a whole number"),
     ({"num_classes": 10, "n_train": 16, "dataset": 7}, "'dataset' must be a dataset name, found 7"),
     ({"num_classes": 10, "n_train": 16, "dataset": "folder:/x", "data_root": 1}, "'data_root' must be a folder"),
+    ({"num_classes": 10, "n_train": 16, "dataset": "folder:/x", "channel_std": [0.2, 0, 0.2]},
+     "'channel_std' must be a list of 3 positive numbers, found [0.2, 0, 0.2]"),
 ])
 def test_bad_config_json_stops_acquire_py_with_one_line(tmp_path, config, message):
     run = make_run(tmp_path / "run", np.zeros((3, 6), np.uint8), labeled=[0, 1], pool=np.arange(2, 8))
