@@ -4,7 +4,8 @@
 
 Reads RUN (written by train.py): labeled.npy, pool.npy, and what the method needs: preds.npy
 (dispersion), probs.npy (uncertainty scores), model.pt + config.json (model-based methods), or
-the images through data.py.
+the images through data.py. A method that reads the pool's predictions across epochs
+(TRACKS_EVERY_EPOCH, e.g. dispersion) is refused on a run with fewer than 2 recorded epochs.
 Writes, each atomically, NEXT.npy last (its presence means the step is done):
   NEXT_config.json   what the acquisition was made from: method, budget, seed, the method's options,
                      hashes of RUN's labeled set and pool and RUN's training identity; with --resume
@@ -27,8 +28,8 @@ from files import (
     exit_with_error,
     index_dtype,
     load_indices,
-    load_json,
     load_npy,
+    load_run_config,
     remove_stale_temporaries,
     save_json,
     save_npy,
@@ -43,9 +44,9 @@ class RunData:
         self.dir = Path(run_dir)
         if not (self.dir / "metrics.json").is_file():
             raise FileError(f"{self.dir}: no metrics.json; the run is missing or did not finish")
-        self.config = load_json(self.dir / "config.json")
-        self.num_classes = int(self.config["num_classes"])
-        self.n_train = int(self.config["n_train"])
+        self.config = load_run_config(self.dir / "config.json", "num_classes", "n_train", "dataset")
+        self.num_classes = self.config["num_classes"]
+        self.n_train = self.config["n_train"]
         self.data_root = data_root or self.config.get("data_root", "./data")
         self.device_name = device
         self.labeled = load_indices(self.dir / "labeled.npy", self.n_train)
@@ -176,6 +177,15 @@ def keep_finished(out, identity):
     return True
 
 
+def check_recorded_epochs(run, method):
+    """Per-epoch scores need 2 or more recorded epochs: from one, every sample's dispersion is 0 and
+    the pick would be a random one in disguise."""
+    if len(run.preds) < 2:
+        raise FileError(f"{run.dir}/preds.npy: the pool's predictions after {len(run.preds)} epoch only; "
+                        f"{method} needs 2 or more: train that run again recording more epochs "
+                        f"(train.py --epochs, --track-every, --track-last)")
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", required=True, help="finished train.py run folder")
@@ -203,6 +213,8 @@ def main(argv=None):
     identity = acquisition_identity(args, run)
     if args.resume and keep_finished(out, identity):
         return
+    if getattr(METHODS[args.method], "TRACKS_EVERY_EPOCH", False):
+        check_recorded_epochs(run, args.method)
     rng = np.random.default_rng(args.seed)
     positions, scores = METHODS[args.method].acquire(run, args.budget, rng, args)  # score the pool
     queried, labeled = next_labeled(run.labeled, run.pool, positions, args.budget)  # add the top `budget`

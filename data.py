@@ -13,13 +13,16 @@ Datasets (`--dataset`):
   folder:PATH         any ImageFolder tree PATH/train/<class>/*, PATH/test/<class>/*, images of
                       one size (e.g. the CIFAR-10 JPEG copy, or your own data)
 Each dataset is decoded once into uint8 arrays and cached as `<data-root>/cache/<key>.npz` (under a
-lock, so concurrent first runs take turns), so a later run starts in seconds. Inputs are normalised
-with the training set's channel mean and std and augmented with a random crop from 4-pixel zero
-padding plus a horizontal flip (section 4.1), on whole batches of tensors on the device.
+lock, so concurrent first runs take turns; a damaged cache is decoded again), so a later run starts
+in seconds. A folder's images are read with Pillow (16-bit grayscale scaled to 8 bits); a file named
+like an image that is none stops with one line naming it. Inputs are normalised with the training
+set's channel mean and std and augmented with a random crop from 4-pixel zero padding plus a
+horizontal flip (section 4.1), on whole batches of tensors on the device.
 """
 import argparse
 import fcntl
 import hashlib
+import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from files import FileError, exit_with_error, index_dtype, load_indices, save_npy, save_npz
+from files import FileError, brief, exit_with_error, index_dtype, load_indices, save_npy, save_npz
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -78,25 +81,29 @@ class ImageData:
 
 
 def load_dataset(name, data_root="./data", download=True):
-    """Return ImageData for `name`, decoding it once and caching the arrays under data_root."""
+    """Return ImageData for `name`, decoding it once and caching the arrays under data_root (a
+    damaged cache is decoded again)."""
     data_root = Path(data_root)
     if name in ("cifar10", "cifar100"):
         cache = data_root / "cache" / f"{name}.npz"
-        with _locked(cache):
-            if not cache.is_file():
-                _save_cache(cache, _decode_torchvision_cifar(name, data_root, download))
+        def decode():
+            return _decode_torchvision_cifar(name, data_root, download)
     elif name.startswith("folder:"):
         folder = Path(name[len("folder:"):]).expanduser().resolve()
         files = _list_image_folder(folder)
         cache = data_root / "cache" / f"folder-{folder.name}-{_listing_hash(folder, files)}.npz"
-        with _locked(cache):
-            if not cache.is_file():
-                _save_cache(cache, _decode_image_folder(folder, files))
+        def decode():
+            return _decode_image_folder(folder, files)
     else:
         raise FileError(f"--dataset: unknown dataset '{name}'; expected cifar10, cifar100 or folder:PATH")
-    with np.load(cache, allow_pickle=False) as z:
-        return ImageData(z["train_x"], z["train_y"].astype(np.int64), z["test_x"],
-                         z["test_y"].astype(np.int64), [str(c) for c in z["classes"]])
+    dataset = _read_cache(cache)
+    if dataset is None:
+        with _locked(cache):
+            dataset = _read_cache(cache)  # a concurrent run may have built it while this one waited
+            if dataset is None:
+                dataset = decode()
+                _save_cache(cache, dataset)
+    return dataset
 
 
 def dataset_fingerprint(name):
@@ -128,14 +135,28 @@ def dataset_fingerprint(name):
 def _locked(cache):
     """Hold an exclusive lock beside `cache` while it is built: torchvision downloads and extracts
     in place, so concurrent runs (a Slurm array, GPUS="0 1") must take turns; the ones that waited
-    then find the finished cache. A no-op wait when the cache exists already."""
-    if cache.is_file():
-        yield
-        return
+    then find the finished cache."""
     cache.parent.mkdir(parents=True, exist_ok=True)
     with open(cache.with_name(cache.name + ".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed, also if we are killed
         yield
+
+
+def _read_cache(cache):
+    """ImageData from a cache file; None if there is none, or if it is damaged (said on stdout)."""
+    if not cache.is_file():
+        return None
+    try:
+        with np.load(cache, allow_pickle=False) as z:  # a damaged member fails its zip CRC check
+            dataset = ImageData(z["train_x"], z["train_y"].astype(np.int64), z["test_x"],
+                                z["test_y"].astype(np.int64), [str(c) for c in z["classes"]])
+        for x, y in ((dataset.train_x, dataset.train_y), (dataset.test_x, dataset.test_y)):
+            if x.dtype != np.uint8 or x.ndim != 4 or x.shape[3] != 3 or y.shape != x.shape[:1]:
+                raise ValueError(f"arrays of shapes {x.shape} {x.dtype} and {y.shape}")
+    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as e:
+        print(f"{cache}: damaged ({brief(e)}); decoding the dataset again", flush=True)
+        return None
+    return dataset
 
 
 def _save_cache(path, data):
@@ -168,8 +189,7 @@ def _list_image_folder(folder):
         if not split_dir.is_dir():
             raise FileError(f"--dataset folder:{folder}: no '{split}/' folder inside")
         classes = sorted(d.name for d in split_dir.iterdir() if d.is_dir())
-        listing[split] = {c: sorted(f for f in (split_dir / c).iterdir()
-                                    if f.suffix.lower() in IMAGE_SUFFIXES) for c in classes}
+        listing[split] = {c: _image_files(split_dir / c) for c in classes}
     train_classes, test_classes = list(listing["train"]), list(listing["test"])
     if not train_classes or any(not files for files in listing["train"].values()):
         raise FileError(f"{folder}/train: every class folder must hold at least one image")
@@ -177,6 +197,16 @@ def _list_image_folder(folder):
         missing = sorted(set(train_classes) ^ set(test_classes))
         raise FileError(f"{folder}: train/ and test/ must have the same class folders; differ in {missing}")
     return listing
+
+
+def _image_files(class_dir):
+    """The files of a class folder named like images, sorted; a folder or a broken link so named is refused."""
+    files = sorted(f for f in class_dir.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+    for f in files:
+        if not f.is_file():  # is_file follows links: a link to an image is fine
+            what = "a folder" if f.is_dir() else "a broken link" if f.is_symlink() else "not a regular file"
+            raise FileError(f"{f}: {what} named like an image; expected an image file (move or remove it)")
+    return files
 
 
 def _listing_hash(folder, listing):
@@ -191,16 +221,13 @@ def _listing_hash(folder, listing):
 
 
 def _decode_image_folder(folder, listing):
-    from PIL import Image
-
     arrays, shape = {}, None
     classes = list(listing["train"])
     for split, per_class in listing.items():
         images, labels = [], []
         for label, c in enumerate(classes):
             for f in per_class[c]:
-                with Image.open(f) as img:
-                    image = np.asarray(img.convert("RGB"), np.uint8)
+                image = _decode_image(f)
                 shape = shape or image.shape
                 if image.shape != shape:
                     raise FileError(f"{f}: image of size {image.shape[1]}x{image.shape[0]}, expected "
@@ -209,6 +236,31 @@ def _decode_image_folder(folder, listing):
                 labels.append(label)
         arrays[split] = (np.stack(images), np.array(labels, np.int64))
     return ImageData(*arrays["train"], *arrays["test"], classes)
+
+
+def _decode_image(path):
+    """[H, W, 3] uint8 pixels of one image file; an empty, damaged or unknown file is a FileError.
+
+    16-bit grayscale (Pillow's mode I;16, or I from a PNG, whose integers are at most 16-bit) keeps
+    its high byte, as Pillow does for 16-bit colour PNGs: convert("RGB") would clip it at 255 instead.
+    Wider integer or float pixels (32-bit TIFFs) have no one 8-bit reading and are refused.
+    """
+    from PIL import Image
+
+    if path.stat().st_size == 0:
+        raise FileError(f"{path}: empty file (0 bytes); expected an image")
+    try:
+        with Image.open(path) as img:
+            if img.mode.startswith("I;16") or (img.mode == "I" and img.format == "PNG"):
+                gray = (np.asarray(img).astype(np.uint32) >> 8).astype(np.uint8)  # 0..65535 -> 0..255
+                return np.repeat(gray[:, :, None], 3, axis=2)
+            if img.mode in ("I", "F") or img.mode.startswith(("I;", "F;")):
+                raise FileError(f"{path}: {img.mode} pixels (32-bit); expected 8- or 16-bit images, "
+                                f"convert it to 8-bit")
+            return np.asarray(img.convert("RGB"), np.uint8)
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
+        # Pillow: UnidentifiedImageError (an OSError) for a non-image, OSError or SyntaxError if truncated
+        raise FileError(f"{path}: not a readable image ({brief(e)})") from None
 
 
 # ---- on the device: layout, normalisation, augmentation -----------------------------------------

@@ -1,20 +1,39 @@
 """The compute device: which one, its backend settings, and the memory layout of the model.
 
 Used by train.py (and acquire.py for model-based methods). Only setup_device changes global state.
+
+    python device.py NAME      prints the device NAME resolves to, or one `error:` line (exit 2)
 """
 import os
+import sys
 import time
 
 import torch
 
+from files import FileError, exit_with_error
+
 
 def resolve_device(name):
-    """auto: the first CUDA GPU, else Apple's MPS, else the CPU."""
+    """auto: the first CUDA GPU, else Apple's MPS, else the CPU. An unknown name, or a device this
+    machine lacks, raises FileError before any work."""
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         return torch.device("mps") if torch.backends.mps.is_available() else torch.device("cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda", "mps"):
+        raise FileError(f"--device: unknown device '{name}'; expected auto, cpu, cuda, cuda:N or mps")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise FileError(f"--device {name}: no CUDA GPU is available on this machine; use --device cpu (or auto)")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise FileError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                        f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise FileError(f"--device {name}: Apple's MPS is not available on this machine; use --device cpu (or auto)")
+    return device
 
 
 def setup_device(args):
@@ -53,3 +72,12 @@ def clock(device):
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return time.perf_counter()
+
+
+if __name__ == "__main__":
+    try:
+        if len(sys.argv) != 2:
+            raise FileError("usage: python device.py NAME (auto, cpu, cuda, cuda:N or mps)")
+        print(resolve_device(sys.argv[1]))
+    except FileError as e:
+        exit_with_error(e)

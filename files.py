@@ -6,6 +6,7 @@ reader validates what it loads and raises `FileError` with one line naming the f
 what was expected; the scripts turn that into `error: ...` and exit code 2.
 """
 import json
+import math
 import os
 import sys
 import tempfile
@@ -19,6 +20,12 @@ os.umask(_UMASK)
 
 class FileError(Exception):
     """Bad input from the user (a file or a flag): printed as one line, never a traceback."""
+
+
+def brief(error, limit=120):
+    """An exception's message as one short line, for a FileError that names the file already."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def exit_with_error(error):
@@ -69,7 +76,31 @@ def save_json(path, obj):
 def save_torch(path, obj):
     import torch  # kept local: acquire-only users of this module need no torch import time
 
-    _atomic_write(path, lambda f: torch.save(obj, f), ".pt")
+    def write(f):
+        try:
+            torch.save(obj, f)
+        except RuntimeError as e:  # torch's zip writer reports a failed write (a full disk) this way
+            raise OSError(f"torch.save failed; is the disk full? {brief(e)}") from None
+    _atomic_write(path, write, ".pt")
+
+
+def load_torch(path, remedy):
+    """torch.load of `path` to the CPU, tensors and plain containers only (weights_only).
+
+    A missing, empty or damaged file is one FileError line naming it, ending with `remedy`
+    (what the user should do about it).
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileError(f"{path}: file not found; {remedy}")
+    if path.stat().st_size == 0:
+        raise FileError(f"{path}: empty file; {remedy}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises RuntimeError, OSError, EOFError, UnpicklingError, ... here
+        raise FileError(f"{path}: damaged or not a PyTorch file ({type(e).__name__}); {remedy}") from None
 
 
 def load_json(path):
@@ -80,6 +111,47 @@ def load_json(path):
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise FileError(f"{path}: not valid JSON ({e})") from None
+
+
+def _is_count(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _are_channel_numbers(value):
+    return isinstance(value, list) and len(value) == 3 and all(_is_number(v) for v in value)
+
+
+# The keys of a train.py config.json that other scripts read: (check, what is expected).
+RUN_CONFIG = {
+    "num_classes": (_is_count, "a whole number >= 1"),
+    "n_train": (_is_count, "a whole number >= 1"),
+    "width": (_is_count, "a whole number >= 1"),
+    "dropout": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "dataset": (lambda v: isinstance(v, str) and v != "", "a dataset name"),
+    "data_root": (lambda v: isinstance(v, str) and v != "", "a folder name"),
+    "channel_mean": (_are_channel_numbers, "a list of 3 numbers"),
+    "channel_std": (lambda v: _are_channel_numbers(v) and min(v) > 0, "a list of 3 positive numbers"),
+}
+
+
+def load_run_config(path, *required):
+    """The config.json of a train.py run, a dict holding every key in `required`; each RUN_CONFIG
+    key it holds is checked. Otherwise one FileError line naming the file and the key."""
+    config = load_json(path)
+    if not isinstance(config, dict):
+        raise FileError(f"{path}: expected a JSON object of settings, found {type(config).__name__} "
+                        f"(not written by train.py?)")
+    for key in required:
+        if key not in config:
+            raise FileError(f"{path}: lacks '{key}' (not written by train.py?)")
+    for key, (is_valid, expected) in RUN_CONFIG.items():
+        if key in config and not is_valid(config[key]):
+            raise FileError(f"{path}: '{key}' must be {expected}, found {brief(json.dumps(config[key]), 40)}")
+    return config
 
 
 def load_npy(path, ndim=None, kind=None):

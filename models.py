@@ -93,23 +93,25 @@ def fuse_batchnorm(model):
 
 
 def load_model(run_dir, device="cpu"):
-    """Rebuild the network a train.py run folder describes (config.json) with its weights (model.pt)."""
+    """Rebuild the network a train.py run folder describes (config.json) with its weights (model.pt).
+
+    The weights are read to the CPU first, then moved; a damaged or mismatched file is one FileError line.
+    """
     from pathlib import Path
 
-    from files import FileError, load_json
+    from files import FileError, brief, load_run_config, load_torch
 
     run_dir = Path(run_dir)
-    config = load_json(run_dir / "config.json")
-    missing = [key for key in ("num_classes", "width", "dropout") if key not in config]
-    if missing:
-        raise FileError(f"{run_dir}/config.json: lacks {', '.join(missing)} (not written by train.py?)")
+    config = load_run_config(run_dir / "config.json", "num_classes", "width", "dropout")
     model = build_model(config["num_classes"], config["width"], config["dropout"])
     weights = run_dir / "model.pt"
+    remedy = f"delete {run_dir} and train it again"
     if not weights.is_file():
         raise FileError(f"{weights}: file not found (did train.py finish?)")
+    state = load_torch(weights, remedy)
     try:
-        state = torch.load(weights, map_location=device, weights_only=True)
         model.load_state_dict(state)
-    except (RuntimeError, KeyError, EOFError, ValueError) as e:
-        raise FileError(f"{weights}: not weights of the model described in config.json ({e})") from None
+    except (RuntimeError, TypeError, ValueError, KeyError, AttributeError) as e:
+        raise FileError(f"{weights}: not weights of the model described in config.json "
+                        f"({brief(e)}); {remedy}") from None
     return model.to(device).eval()

@@ -110,3 +110,14 @@ def test_next_labeled_checks_method_output():
     queried, nxt = acquire.next_labeled(labeled, pool, np.array([5, 0]), 2)
     np.testing.assert_array_equal(queried, [15, 10])
     np.testing.assert_array_equal(nxt, [0, 1, 10, 15])
+
+
+def test_dispersion_refuses_a_run_of_one_recorded_epoch(tmp_path):
+    """From one epoch every dispersion is 0: the pick would be random, under dispersion's name."""
+    run = make_run(tmp_path / "run", [[1, 2, 3, 4, 5, 6]], labeled=[0, 3, 7], pool=np.arange(10, 16), n_train=20)
+    result = acquire_cli(run, tmp_path / "n.npy")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"error: {run / 'preds.npy'}: the pool's predictions after 1 epoch only; "
+                                    "dispersion needs 2 or more")
+    assert list(tmp_path.glob("n*")) == []
+    assert acquire_cli(run, tmp_path / "m.npy", "margin").returncode == 0  # a method of the final softmax is fine

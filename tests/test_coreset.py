@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from test_kcenter import smallest_pick_gap
 
 from baselines import coreset as coreset_module
 from baselines.common import AcquisitionError
@@ -66,6 +67,7 @@ def test_time_limit_falls_back_to_greedy(capsys):
     positions = coreset(pool, labeled, 5, np.random.default_rng(0), time_limit=1e-9)
     assert "--coreset-time-limit reached" in capsys.readouterr().out
     greedy = kcenter_greedy(pool, labeled, 5, np.random.default_rng(0))[0]
+    assert smallest_pick_gap(pool, labeled, 5) > 1e-4  # float64 here, float32 there: no near-ties to flip
     np.testing.assert_array_equal(positions, greedy)                          # greedy's picks, in order
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torchvision
 import torchvision.transforms.functional as TF
-from conftest import CLASSES, make_image_folder
+from conftest import CLASSES, make_image_folder, run_script
 from PIL import Image
 
 import data
@@ -175,3 +175,74 @@ def test_draw_initial_is_seeded_and_nested_in_universe():
     u2, l2 = data.draw_initial(1000, 0.1, seed=3, universe_size=200)
     np.testing.assert_array_equal(labeled, l2)
     assert not np.array_equal(labeled, data.draw_initial(1000, 0.1, seed=4, universe_size=200)[1])
+
+
+def cache_file(root):
+    [cache] = (root / "cache").glob("*.npz")
+    return cache
+
+
+@pytest.mark.parametrize("damage", [
+    lambda cache: cache.write_bytes(b""),
+    lambda cache: cache.write_bytes(b"PK\x03\x04 not a zip archive"),
+    lambda cache: cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 2]),
+    lambda cache: cache.write_bytes(cache.read_bytes()[:3000] + b"\xff" * 64 + cache.read_bytes()[3064:]),  # CRC
+    lambda cache: np.savez(cache, train_x=np.zeros(3)),
+], ids=["empty", "garbage", "truncated", "flipped-bytes", "wrong-arrays"])
+def test_a_damaged_cache_is_decoded_again(image_folder, tmp_path, capsys, damage):
+    first = data.load_dataset(f"folder:{image_folder}", tmp_path)
+    damage(cache_file(tmp_path))
+    again = data.load_dataset(f"folder:{image_folder}", tmp_path)
+    assert f"{cache_file(tmp_path)}: damaged" in capsys.readouterr().out
+    np.testing.assert_array_equal(again.train_x, first.train_x)
+    np.testing.assert_array_equal(again.test_y, first.test_y)
+    with np.load(cache_file(tmp_path)) as z:  # and the cache is whole again
+        np.testing.assert_array_equal(z["train_x"], first.train_x)
+
+
+def truncated_png(path):
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (16, 16, 3), np.uint8)).save(path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def broken_link(path):
+    path.symlink_to(path.parent / "nowhere.png")
+
+
+@pytest.mark.parametrize("make_bad_file, message", [
+    (lambda path: path.write_bytes(b""), "empty file (0 bytes)"),
+    (truncated_png, "not a readable image"),
+    (lambda path: path.write_text("a text file named like an image"), "not a readable image"),
+    (lambda path: path.mkdir(), "a folder named like an image"),
+    (broken_link, "a broken link named like an image"),
+    (lambda path: Image.fromarray(np.full((16, 16), 70000, np.int32)).save(path.with_suffix(".tif")),
+     "I pixels (32-bit); expected 8- or 16-bit images"),
+], ids=["empty", "truncated", "not-an-image", "folder", "broken-link", "32-bit"])
+def test_a_bad_file_in_an_image_folder_is_one_line_naming_it(tmp_path, make_bad_file, message):
+    root = make_image_folder(tmp_path / "bad")
+    bad = root / "train" / "dog" / "005.png"
+    bad.unlink()
+    make_bad_file(bad)
+    with pytest.raises(FileError) as error:
+        data.load_dataset(f"folder:{root}", tmp_path / "cache")
+    assert message in str(error.value) and "\n" not in str(error.value)
+    assert str(error.value).startswith(f"{root / 'train' / 'dog' / '005.'}")  # names the file
+    result = run_script("data.py", "initial", "--dataset", f"folder:{root}", "--data-root", tmp_path / "cache",
+                        "--seed", "0", "--out-dir", tmp_path / "init", check=False)
+    assert result.returncode == 2 and result.stderr == f"error: {error.value}\n"
+
+
+def test_16_bit_grayscale_pngs_keep_their_shades(tmp_path):
+    """Pillow's convert("RGB") clips 16-bit values at 255: this image would turn almost all white."""
+    root = make_image_folder(tmp_path / "deep")
+    shades = np.arange(256, dtype=np.uint16).reshape(16, 16) * 257  # 0, 257, ..., 65535: 8-bit k -> k * 257
+    shades[0, :4] = [1, 255, 256, 65534]                              # -> 0, 0, 1, 255 (the high byte)
+    path = root / "train" / "cat" / "000.png"
+    Image.fromarray(shades).save(path)
+    with Image.open(path) as img:
+        assert img.mode == "I;16"  # a real 16-bit grayscale PNG
+    ds = data.load_dataset(f"folder:{root}", tmp_path / "cache")
+    expected = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    expected[0, :4] = [0, 0, 1, 255]
+    for channel in range(3):
+        np.testing.assert_array_equal(ds.train_x[0, :, :, channel], expected)

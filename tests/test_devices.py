@@ -155,3 +155,33 @@ def test_cudnn_autotuner_is_on_unless_deterministic():
     finally:
         device_settings.setup_device(SimpleNamespace(deterministic=False, device="cpu"))
     assert torch.backends.cudnn.benchmark is True and not torch.are_deterministic_algorithms_enabled()
+
+
+NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+UNUSABLE_DEVICES = [("foo", "--device: unknown device 'foo'; expected auto, cpu, cuda, cuda:N or mps"),
+                    ("meta", "--device: unknown device 'meta'"),
+                    pytest.param("cuda", "--device cuda: no CUDA GPU is available on this machine", marks=NO_CUDA)]
+
+
+@pytest.mark.parametrize("name, message", UNUSABLE_DEVICES)
+def test_unusable_device_stops_train_py_with_one_line(split, tmp_path, name, message):
+    result = train_on(split, name, tmp_path / "run", check=False)
+    assert result.returncode == 2 and result.stderr.startswith(f"error: {message}"), result.stderr
+    assert result.stderr.count("\n") == 1 and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("name, message", UNUSABLE_DEVICES)
+def test_unusable_device_stops_acquire_py_with_one_line(tmp_path, name, message):
+    from test_acquire import make_run
+
+    run = make_run(tmp_path / "run", np.zeros((3, 6), np.uint8), labeled=[0, 1], pool=np.arange(2, 8))
+    result = run_script("acquire.py", "--run", run, "--method", "bald", "--budget", 2, "--out", tmp_path / "n.npy",
+                        "--device", name, check=False)
+    assert result.returncode == 2 and result.stderr.startswith(f"error: {message}"), result.stderr
+    assert result.stderr.count("\n") == 1 and not (tmp_path / "n.npy").exists()
+
+
+def test_a_cuda_index_beyond_the_machines_gpus_is_refused():
+    name = f"cuda:{torch.cuda.device_count()}"  # one past the last GPU (none on a CPU machine)
+    with pytest.raises(FileError, match=rf"--device {name}: (no CUDA GPU is available|this machine has)"):
+        device_settings.resolve_device(name)

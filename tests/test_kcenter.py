@@ -27,6 +27,18 @@ def brute_force_greedy(pool, labeled, budget):
     return picks, first, nearest.max()
 
 
+def smallest_pick_gap(pool, labeled, budget):
+    """Over the greedy's picks (float64), the smallest relative gap between the farthest sample and the
+    runner-up. kcenter_greedy computes in float32 with the CPU's matrix kernels (distances off by
+    about 1e-6); a gap far above that makes its picks those of the float64 reference on any CPU."""
+    dist, nearest, gaps = cdist(pool, pool), cdist(pool, labeled).min(1), []
+    for _ in range(budget):
+        best, runner_up = np.sort(nearest)[-2:][::-1]
+        gaps.append((best - runner_up) / best)
+        nearest = np.minimum(nearest, dist[:, np.argmax(nearest)])
+    return min(gaps)
+
+
 def features(seed, pool=60, labeled=5, dim=6):
     rng = np.random.default_rng(seed)
     return rng.normal(0, 1, (pool, dim)).astype(np.float32), rng.normal(0, 1, (labeled, dim)).astype(np.float32)
@@ -37,6 +49,7 @@ def test_equals_brute_force_greedy(seed):
     pool, labeled = features(seed)
     positions, first, radius = kcenter_greedy(pool, labeled, 12, np.random.default_rng(seed))
     picks, first_ref, radius_ref = brute_force_greedy(pool.astype(np.float64), labeled.astype(np.float64), 12)
+    assert smallest_pick_gap(pool.astype(np.float64), labeled.astype(np.float64), 12) > 1e-4  # no near-ties
     np.testing.assert_array_equal(positions, picks)
     np.testing.assert_allclose(first, first_ref, rtol=1e-5)
     assert radius == pytest.approx(radius_ref, rel=1e-5)
@@ -78,6 +91,7 @@ def test_acquire_on_a_fake_run():
     run = SimpleNamespace(pool=np.arange(5, 35), labeled=np.arange(5), device=torch.device("cpu"),
                           features=lambda indices: table[indices])
     positions, scores = kcenter.acquire(run, 4, np.random.default_rng(0), None)
+    assert smallest_pick_gap(pool.astype(float), labeled.astype(float), 4) > 1e-4  # no near-ties
     np.testing.assert_array_equal(positions, brute_force_greedy(pool.astype(float), labeled.astype(float), 4)[0])
     assert scores.shape == (30,) and scores.argmax() == positions[0]
 

@@ -49,6 +49,8 @@ def test_folding_batchnorm_keeps_the_function_and_leaves_the_model_alone():
     with torch.no_grad():
         expected, got = model.eval()(x), fused(x)
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+    top2 = expected.topk(2, 1).values  # other kernels round differently: the classes agree exactly
+    assert (top2[:, 0] - top2[:, 1]).min() > 1e-3  # because no sample is near a tie
     assert torch.equal(got.argmax(1), expected.argmax(1))
 
 

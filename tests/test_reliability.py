@@ -1,5 +1,6 @@
 """Crash anywhere and resume exactly; atomic writes; hostile inputs never give a deep traceback."""
 import errno
+import io
 import json
 import os
 import signal
@@ -9,17 +10,21 @@ import time
 
 import numpy as np
 import pytest
-from conftest import ROOT, start_run_all
+import torch
+from conftest import ROOT, run_script, start_run_all
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from test_acquire import make_run
+from test_devices import tiny_training_state, train_on
 
 import acquire
+import checkpoint
 import files
 from baselines.common import AcquisitionError
 from baselines.dispersion import label_dispersion
 from files import FileError
+from models import build_model, load_model
 
 
 def outputs(tree):
@@ -88,6 +93,41 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monke
     assert [p.name for p in tmp_path.iterdir()] == ["labeled.npy"]
 
 
+class FullDisk(io.RawIOBase):
+    """A file that takes `room` bytes, then fails like a full disk (ENOSPC)."""
+
+    def __init__(self, file, room):
+        self.file, self.room = file, room
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(data)
+        return self.file.write(data)
+
+    def fileno(self):
+        return self.file.fileno()
+
+    def close(self):
+        self.file.close()
+        super().close()
+
+
+def test_disk_full_inside_torch_save_keeps_the_old_file(tmp_path, monkeypatch):
+    """torch's zip writer turns the failed write into a RuntimeError, not an OSError."""
+    target = tmp_path / "model.pt"
+    torch.save({"w": torch.ones(3)}, target)
+    real_fdopen = os.fdopen
+    monkeypatch.setattr(files.os, "fdopen", lambda fd, mode: FullDisk(real_fdopen(fd, mode), room=1000))
+    with pytest.raises(FileError, match=r"model.pt: cannot write .torch.save failed; is the disk full\?"):
+        files.save_torch(target, {"w": torch.zeros(10_000)})
+    assert torch.equal(torch.load(target, weights_only=True)["w"], torch.ones(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
 def test_unwritable_output_is_one_clear_error(tmp_path):
     (tmp_path / "a_file").write_text("not a folder")
     with pytest.raises(FileError, match="cannot write"):
@@ -138,3 +178,121 @@ def test_dispersion_is_in_range_and_zero_for_constant_predictions(preds):
     assert np.all(dispersion >= 0) and np.all(dispersion <= 1 - 1 / epochs + 1e-12)
     constant = np.all(preds == preds[0], axis=0)
     assert np.all(dispersion[constant] == 0)
+
+
+def one_line_error(error_info, *parts):
+    """The FileError's message is one line holding every part (file name, key, what to do)."""
+    message = str(error_info.value)
+    assert "\n" not in message, message
+    for part in parts:
+        assert part in message, message
+
+
+def tiny_trained_run(folder):
+    """A run folder as models.load_model reads it: config.json and model.pt of a width-4 model."""
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"num_classes": 3, "width": 4, "dropout": 0.0}))
+    torch.save(build_model(3, width=4).state_dict(), folder / "model.pt")
+    return folder
+
+
+def truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda pt: pt.write_bytes(b""), "model.pt: empty file"),
+    (lambda pt: pt.write_bytes(b"not a model " * 20), "model.pt: damaged or not a PyTorch file"),
+    (truncate, "model.pt: damaged or not a PyTorch file"),
+    (lambda pt: torch.save(build_model(3, width=8).state_dict(), pt), "not weights of the model described"),
+    (lambda pt: torch.save([1, 2], pt), "not weights of the model described"),
+])
+def test_damaged_model_pt_is_one_line_naming_it(tmp_path, damage, message):
+    run = tiny_trained_run(tmp_path / "run")
+    assert load_model(run).classifier.out_features == 3  # undamaged, it loads
+    damage(run / "model.pt")
+    with pytest.raises(FileError) as error:
+        load_model(run)
+    one_line_error(error, message, f"delete {run} and train it again")
+
+
+@pytest.mark.parametrize("config, message", [
+    ({}, "config.json: lacks 'num_classes'"),
+    ([3, 4], "config.json: expected a JSON object of settings, found list"),
+    ({"num_classes": "3", "width": 4, "dropout": 0.0}, "'num_classes' must be a whole number >= 1, found \"3\""),
+    ({"num_classes": 3, "width": 4.5, "dropout": 0.0}, "'width' must be a whole number >= 1, found 4.5"),
+    ({"num_classes": 3, "width": 4, "dropout": None}, "'dropout' must be a number in [0, 1), found null"),
+])
+def test_bad_config_json_of_a_model_is_one_line_naming_the_key(tmp_path, config, message):
+    run = tiny_trained_run(tmp_path / "run")
+    (run / "config.json").write_text(json.dumps(config))
+    with pytest.raises(FileError) as error:
+        load_model(run)
+    one_line_error(error, message)
+
+
+@pytest.mark.parametrize("config, message", [
+    ({}, "config.json: lacks 'num_classes'"),
+    ({"num_classes": 10, "n_train": "ten", "dataset": "folder:/nowhere"}, "'n_train' must be a whole number"),
+    ({"num_classes": [10], "n_train": 16, "dataset": "folder:/nowhere"}, "'num_classes' must be a whole number"),
+    ({"num_classes": 10, "n_train": 16, "dataset": 7}, "'dataset' must be a dataset name, found 7"),
+    ({"num_classes": 10, "n_train": 16, "dataset": "folder:/x", "data_root": 1}, "'data_root' must be a folder"),
+    ({"num_classes": 10, "n_train": 16, "dataset": "folder:/x", "channel_std": [0.2, 0, 0.2]},
+     "'channel_std' must be a list of 3 positive numbers, found [0.2, 0, 0.2]"),
+])
+def test_bad_config_json_stops_acquire_py_with_one_line(tmp_path, config, message):
+    run = make_run(tmp_path / "run", np.zeros((3, 6), np.uint8), labeled=[0, 1], pool=np.arange(2, 8))
+    (run / "config.json").write_text(json.dumps(config))
+    result = run_script("acquire.py", "--run", run, "--method", "margin", "--budget", 2,
+                        "--out", tmp_path / "next.npy", check=False)
+    assert result.returncode == 2 and result.stderr.startswith(f"error: {run / 'config.json'}: ")
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+    assert not (tmp_path / "next.npy").exists()
+
+
+def saved_checkpoint(tmp_path):
+    """A checkpoint.pt of the tiny training state of tests/test_devices.py, and the args it matches."""
+    args, state = tiny_training_state()
+    checkpoint.save(tmp_path / "checkpoint.pt", args, 1, state, torch.device("cpu"))
+    return tmp_path / "checkpoint.pt", args
+
+
+def edited(edit):
+    """A damage: load the checkpoint, edit its dict, save it again."""
+    def damage(path):
+        saved = torch.load(path, weights_only=True)
+        edit(saved)
+        torch.save(saved, path)
+    return damage
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda pt: pt.write_bytes(b""), "checkpoint.pt: empty file"),
+    (lambda pt: pt.write_bytes(b"\x00garbage" * 50), "checkpoint.pt: damaged or not a PyTorch file"),
+    (truncate, "checkpoint.pt: damaged or not a PyTorch file"),
+    (lambda pt: torch.save([1, 2, 3], pt), "not a checkpoint of train.py ('settings' missing"),
+    (edited(lambda saved: saved.pop("model")), "not a checkpoint of train.py ('model' missing"),
+    (edited(lambda saved: saved.update(epoch="1")), "('epoch' missing or of the wrong type)"),
+    (edited(lambda saved: saved.update(epoch=0)), "damaged (epoch 0, 2 generators)"),
+    (edited(lambda saved: saved.update(generators=[])), "damaged (epoch 1, 0 generators)"),
+    (edited(lambda saved: saved["model"].update({"stem.0.weight": torch.zeros(1)})), "damaged (Error(s) in loading"),
+    (edited(lambda saved: saved.update(history="{not json")), "damaged (Expecting property name"),
+    (edited(lambda saved: saved.update(torch_rng=torch.zeros(3))), "checkpoint.pt: damaged ("),
+])
+def test_damaged_checkpoint_is_one_line_naming_it(tmp_path, damage, message):
+    path, args = saved_checkpoint(tmp_path)
+    assert checkpoint.restore(path, args, tiny_training_state()[1], torch.device("cpu")) == 1  # undamaged
+    damage(path)
+    with pytest.raises(FileError) as error:
+        checkpoint.restore(path, args, tiny_training_state()[1], torch.device("cpu"))
+    one_line_error(error, message, "delete it to start this training over")
+
+
+def test_truncated_checkpoint_stops_train_py_with_one_line(split, tmp_path):
+    run = tmp_path / "run"
+    train_on(split, "cpu", run, "--stop-after-epoch", "1")
+    truncate(run / "checkpoint.pt")
+    result = train_on(split, "cpu", run, "--resume", check=False)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"error: {run / 'checkpoint.pt'}: damaged or not a PyTorch file")
+    assert result.stderr.rstrip().endswith("delete it to start this training over")
