@@ -17,15 +17,16 @@
 #     quick: 5,000 images, 20 epochs, width 16, batch 64 (a CPU: minutes per training)
 #   UNIVERSE_SIZE: take part with a random subset of this many training images (empty: all of them)
 #   CYCLES=4  INITIAL=0.1  STEP=0.05  ALLDATA=1 (0 skips the all-data reference run)  CHANGE (below)
-#   ACQUIRE_ONLY=1: stop each chain after cycle CYCLES's acquisition, untrained (with CYCLES=1: every
-#     method's scores on the shared cycle 0, all report.py needs for Fig. 3); a later run trains it
+#   ACQUIRE_ONLY=1: stop each chain after its last acquisition (of cycle UNTIL, else CYCLES), untrained
+#     (with UNTIL=1: every method's scores on the shared cycle 0, all report.py needs for Fig. 3); a
+#     later run trains it
 #   UNTIL=C: this time, take each chain only up to its cycle C's training (tracked as CYCLES needs it);
 #     a later run goes on. `for c in 1 2 3 4; do UNTIL=$c bash run_all.sh ...; done` runs the methods
 #     cycle by cycle, so a slow machine has every method's cycle C before any method's cycle C+1
 #   INITIAL_SEED: draw one initial set with this seed for every seed, as the paper did ("selected
 #     randomly once for all the methods"); the std over seeds then leaves out initial-set variation
 #   TRAIN_ARGS, ACQUIRE_ARGS: extra flags passed to every train.py / acquire.py call
-#   GPUS="0 1 2 3": run independent jobs in parallel, one per GPU
+#   GPUS="0 1 2 3": run independent jobs in parallel, one per entry (GPUS="0 0": two at a time on GPU 0)
 # Layout: RUNS/<dataset>/initial/seed<S>/{universe,labeled}.npy   the seed's universe and initial set
 #         RUNS/<dataset>/cycle0/seed<S>/        cycle 0's training, shared by every method
 #         RUNS/<dataset>/<method>/seed<S>/cycle0 -> ../../cycle0/seed<S>   (a symbolic link)
@@ -125,8 +126,8 @@ sys.exit(not (torch.cuda.is_available() or torch.backends.mps.is_available()))";
        "on a CPU). Run PRESET=quick for the CPU-sized protocol, or set DEVICE=cpu to force the paper's" \
        "scale on the CPU."
 fi
-if [[ $DEVICE == cuda* ]] && ! $PYTHON -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
-  fail "DEVICE=$DEVICE: this machine has no CUDA GPU that PyTorch can use; use DEVICE=auto or cpu"
+if [ "$DEVICE" != auto ]; then  # a device this machine lacks (cuda without a GPU, ...) fails now, not in a log
+  message=$($PYTHON device.py "$DEVICE" 2>&1 > /dev/null) || { echo "${message/--device /DEVICE=}" >&2; exit 2; }
 fi
 # shellcheck disable=SC2086
 $PYTHON -c "import sys; from baselines import METHODS; bad = [m for m in sys.argv[1:] if m not in METHODS]
@@ -198,7 +199,7 @@ chain_cycles() {  # chain_cycles METHOD SEED: from the shared cycle 0, acquire a
     $PYTHON acquire.py --run "$previous" --method "$method" --budget "$budget" --out "$run/labeled.npy" \
       --seed "$seed" --device "$DEVICE" --resume $ACQUIRE_ARGS
     $PYTHON checks.py --initial "$init" --chain "$base" --budget "$budget"  # no leakage, before training
-    if [ "$ACQUIRE_ONLY" = 1 ] && ((c == CYCLES)); then break; fi
+    if [ "$ACQUIRE_ONLY" = 1 ] && ((c == ${UNTIL:-$CYCLES} || c == CYCLES)); then break; fi
     if ((c < CYCLES)); then
       # shellcheck disable=SC2086
       train "$run" "$run/labeled.npy" "$universe" "$seed" $tracking
@@ -234,25 +235,26 @@ run_jobs() {  # run_jobs JOB...: one after another, or with GPUS one per GPU at 
     return
   fi
   mkdir -p "$ROOT/logs"  # each job's output goes to RUNS/<dataset>/logs/
-  local gpus job g log failed=0
-  read -r -a gpus <<< "$GPUS"
-  declare -A busy=()
+  local gpus slot job log failed=0 k=0
+  read -r -a gpus <<< "$GPUS"  # one slot per entry: GPUS="0 0" runs two jobs at a time on GPU 0
+  local busy=()
   for job in "$@"; do
+    k=$((k + 1))
     while :; do
-      for g in "${gpus[@]}"; do
-        if [ -z "${busy[$g]:-}" ] || ! kill -0 "${busy[$g]}" 2>/dev/null; then
-          if [ -n "${busy[$g]:-}" ]; then wait "${busy[$g]}" || failed=1; fi
+      for slot in "${!gpus[@]}"; do
+        if [ -z "${busy[$slot]:-}" ] || ! kill -0 "${busy[$slot]}" 2>/dev/null; then
+          if [ -n "${busy[$slot]:-}" ]; then wait "${busy[$slot]}" || failed=1; fi
           log=$ROOT/logs/${job// /_}.log
-          echo "== $job on GPU $g (log: $log)"
-          (export CUDA_VISIBLE_DEVICES=$g; $job) > "$log" 2>&1 &
-          busy[$g]=$!
+          echo "== job $k of $#: $job on GPU ${gpus[$slot]}, slot $slot (log: $log)"
+          (export CUDA_VISIBLE_DEVICES=${gpus[$slot]}; $job) > "$log" 2>&1 &
+          busy[$slot]=$!
           continue 3
         fi
       done
       sleep 5
     done
   done
-  for g in "${!busy[@]}"; do wait "${busy[$g]}" || failed=1; done
+  for slot in "${!busy[@]}"; do wait "${busy[$slot]}" || failed=1; done
   if [ "$failed" = 1 ]; then echo "error: some jobs failed; see $ROOT/logs/" >&2; exit 1; fi
 }
 

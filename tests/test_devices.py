@@ -76,21 +76,22 @@ def test_deterministic_reruns_are_bit_identical(split, tmp_path, device):
 
 
 def tiny_training_state():
-    """What train.main builds before its epoch loop, for a 3-class width-4 model and a pool of 5."""
+    """(identity, state): what train.main builds before its epoch loop, for a 3-class width-4 model and a pool of 5."""
     args = train.parse_args(["--dataset", "x", "--labeled", "x", "--out", "x", "--width", "4"])
-    return args, train.new_training_state(args, 3, 2, 5, torch.device("cpu"))
+    identity = {key: vars(args)[key] for key in train.TRAINING_SETTINGS}  # what a checkpoint must match
+    return identity, train.new_training_state(args, 3, 2, 5, torch.device("cpu"))
 
 
 def save_and_restore(tmp_path, device, edit=None):
-    args, saved = tiny_training_state()
+    identity, saved = tiny_training_state()
     torch.randint(0, 10, (3,), generator=saved.generators[0])  # move a generator on before saving
-    checkpoint.save(tmp_path / "checkpoint.pt", args, 1, saved, torch.device("cpu"))
+    checkpoint.save(tmp_path / "checkpoint.pt", identity, 1, saved, torch.device("cpu"))
     if edit:
         state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
         edit(state)
         torch.save(state, tmp_path / "checkpoint.pt")
     _, restored = tiny_training_state()
-    return checkpoint.restore(tmp_path / "checkpoint.pt", args, restored, device), saved, restored
+    return checkpoint.restore(tmp_path / "checkpoint.pt", identity, restored, device), saved, restored
 
 
 def test_checkpoint_is_loaded_to_the_cpu_first(tmp_path, monkeypatch):

@@ -251,10 +251,10 @@ def test_bad_config_json_stops_acquire_py_with_one_line(tmp_path, config, messag
 
 
 def saved_checkpoint(tmp_path):
-    """A checkpoint.pt of the tiny training state of tests/test_devices.py, and the args it matches."""
-    args, state = tiny_training_state()
-    checkpoint.save(tmp_path / "checkpoint.pt", args, 1, state, torch.device("cpu"))
-    return tmp_path / "checkpoint.pt", args
+    """A checkpoint.pt of the tiny training state of tests/test_devices.py, and the identity it matches."""
+    identity, state = tiny_training_state()
+    checkpoint.save(tmp_path / "checkpoint.pt", identity, 1, state, torch.device("cpu"))
+    return tmp_path / "checkpoint.pt", identity
 
 
 def edited(edit):
@@ -270,7 +270,7 @@ def edited(edit):
     (lambda pt: pt.write_bytes(b""), "checkpoint.pt: empty file"),
     (lambda pt: pt.write_bytes(b"\x00garbage" * 50), "checkpoint.pt: damaged or not a PyTorch file"),
     (truncate, "checkpoint.pt: damaged or not a PyTorch file"),
-    (lambda pt: torch.save([1, 2, 3], pt), "not a checkpoint of train.py ('settings' missing"),
+    (lambda pt: torch.save([1, 2, 3], pt), "not a checkpoint of train.py ('identity' missing"),
     (edited(lambda saved: saved.pop("model")), "not a checkpoint of train.py ('model' missing"),
     (edited(lambda saved: saved.update(epoch="1")), "('epoch' missing or of the wrong type)"),
     (edited(lambda saved: saved.update(epoch=0)), "damaged (epoch 0, 2 generators)"),
@@ -280,11 +280,11 @@ def edited(edit):
     (edited(lambda saved: saved.update(torch_rng=torch.zeros(3))), "checkpoint.pt: damaged ("),
 ])
 def test_damaged_checkpoint_is_one_line_naming_it(tmp_path, damage, message):
-    path, args = saved_checkpoint(tmp_path)
-    assert checkpoint.restore(path, args, tiny_training_state()[1], torch.device("cpu")) == 1  # undamaged
+    path, identity = saved_checkpoint(tmp_path)
+    assert checkpoint.restore(path, identity, tiny_training_state()[1], torch.device("cpu")) == 1  # undamaged
     damage(path)
     with pytest.raises(FileError) as error:
-        checkpoint.restore(path, args, tiny_training_state()[1], torch.device("cpu"))
+        checkpoint.restore(path, identity, tiny_training_state()[1], torch.device("cpu"))
     one_line_error(error, message, "delete it to start this training over")
 
 

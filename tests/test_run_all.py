@@ -55,7 +55,7 @@ def test_bald_chain_starts_from_the_shared_cycle0_with_the_same_network(protocol
     root, dataset, runs = protocol_tree
     copy = tmp_path / "runs"
     shutil.copytree(runs, copy, symlinks=True)
-    code, stdout, stderr = run_all(dataset, copy, "bald", CYCLES="1", ALLDATA="0")
+    code, stdout, stderr = run_all(dataset, copy, "bald", UNTIL="1", ALLDATA="0")
     assert code == 0, stdout + stderr
     tree = copy / root.name
     assert len(trained(stdout)) == 1 and "bald/seed0/cycle1" in trained(stdout)[0]  # the shared cycle 0 is not retrained
@@ -69,19 +69,19 @@ def test_bald_chain_starts_from_the_shared_cycle0_with_the_same_network(protocol
 
 
 def test_acquire_only_scores_the_shared_cycle0_without_training_and_a_rerun_trains(protocol_tree, tmp_path):
-    """ACQUIRE_ONLY=1 CYCLES=1: the acquisition Fig. 3 needs, no training; a plain rerun then trains
-    cycle 1 on the labeled set already written."""
+    """ACQUIRE_ONLY=1 UNTIL=1: the acquisition Fig. 3 needs, no training; a rerun without ACQUIRE_ONLY
+    then trains cycle 1 on the labeled set already written."""
     root, dataset, runs = protocol_tree
     copy = tmp_path / "runs"
     shutil.copytree(runs, copy, symlinks=True)
     chain = copy / root.name / "bald" / "seed0"
-    code, stdout, stderr = run_all(dataset, copy, "bald", CYCLES="1", ALLDATA="0", ACQUIRE_ONLY="1")
+    code, stdout, stderr = run_all(dataset, copy, "bald", UNTIL="1", ALLDATA="0", ACQUIRE_ONLY="1")
     assert code == 0, stdout + stderr
-    assert "training" not in stdout
+    assert trained(stdout) == []
     assert (chain / "cycle1/labeled.npy").is_file() and (chain / "cycle1/labeled_scores.npy").is_file()
     assert not (chain / "cycle1/metrics.json").exists()
     written = (chain / "cycle1/labeled.npy").stat().st_mtime_ns
-    code, stdout, stderr = run_all(dataset, copy, "bald", CYCLES="1", ALLDATA="0")
+    code, stdout, stderr = run_all(dataset, copy, "bald", UNTIL="1", ALLDATA="0")
     assert code == 0, stdout + stderr
     assert trained(stdout) == [str(chain / "cycle1")]
     assert (chain / "cycle1/labeled.npy").stat().st_mtime_ns == written  # not acquired again
@@ -122,11 +122,12 @@ def test_a_tampered_chain_is_stopped_by_the_leakage_check(protocol_tree, tmp_pat
 
 
 def test_parallel_chains_give_the_same_results_as_sequential_ones(protocol_tree, tmp_path):
-    """GPUS="a b": chains run two at a time (here on the CPU); every output equals the sequential run's."""
+    """GPUS="0 0": chains run two at a time on one GPU (here on the CPU); every output equals the
+    sequential run's."""
     root, dataset, _ = protocol_tree
-    code, stdout, stderr = run_all(dataset, tmp_path / "runs", "dispersion", "random", GPUS="a b", DEVICE="cpu")
+    code, stdout, stderr = run_all(dataset, tmp_path / "runs", "dispersion", "random", GPUS="0 0", DEVICE="cpu")
     assert code == 0, stdout + stderr
-    assert "on GPU a" in stdout and "on GPU b" in stdout
+    assert "on GPU 0, slot 0" in stdout and "on GPU 0, slot 1" in stdout
     parallel = tmp_path / "runs" / root.name
     for reference in root.rglob("*.npy"):
         np.testing.assert_array_equal(np.load(parallel / reference.relative_to(root)), np.load(reference))
