@@ -1,0 +1,216 @@
+"""window.py and ledger.py: the paper-scale protocol run one GPU window at a time from a small
+ledger (issue 28), here on a tiny image folder on the CPU."""
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+import ledger as lg
+import window
+
+TINY_UNITS = ["cycle0/seed0", "dispersion/seed0/cycle1", "random/seed0/cycle1", "dispersion/seed0/cycle2",
+              "random/seed0/cycle2", "alldata/seed0"]
+
+
+def call(*argv):
+    """window.py in this process (torch is imported once for the whole test file)."""
+    window.main([str(a) for a in argv])
+
+
+def start_ledger(folder, image_folder):
+    ledger, work = folder / "ledger", folder / "work"
+    call("init", "--tiny", "--data", image_folder, "--ledger", ledger, "--work", work)
+    return ledger, work
+
+
+def run_window(ledger, work, image_folder, out, minutes=10):
+    call("run", "--data", image_folder, "--ledger", ledger, "--work", work, "--minutes", minutes, "--out", out,
+         "--device", "cpu", "--reserve", 0)
+    return out / window.ARCHIVE
+
+
+def archive_units(archive):
+    with tarfile.open(archive) as tar:
+        return json.loads(tar.extractfile("window.json").read())
+
+
+def results(ledger):
+    """What a ledger says, without what may differ between equal runs (times, paths, dates)."""
+    found = {}
+    for path in sorted(ledger.rglob("*")):
+        name = str(path.relative_to(ledger))
+        if path.suffix == ".npy":
+            found[name] = np.load(path).tolist()
+        elif path.name == "metrics.json":
+            m = json.loads(path.read_text())
+            found[name] = [m[k] for k in ("test_acc", "train_loss", "train_acc", "n_labeled", "pred_epochs")]
+        elif path.name in ("config.json", "labeled_config.json"):
+            found[name] = json.loads(path.read_text())["identity"]
+    return found
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, image_folder):
+    """The tiny protocol in one window, merged with its report: (ledger, archive, report folder)."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    ledger, work = start_ledger(folder, image_folder)
+    archive = run_window(ledger, work, image_folder, folder / "out")
+    call("merge", archive, "--ledger", ledger, "--report-out", folder / "report")
+    return ledger, archive, folder / "report"
+
+
+def test_units_go_cycle_by_cycle_in_the_protocols_method_order():
+    protocol = window.make_protocol("paper", "bf16", 50000)
+    names = [u.name for u in lg.all_units(protocol)]
+    assert names[:3] == ["cycle0/seed0", "cycle0/seed1", "cycle0/seed2"]
+    assert names[3:10] == [f"{m}/seed0/cycle1" for m in ("dispersion", "random", "margin", "bald", "kcenter",
+                                                          "coreset", "vaal")]
+    assert names[3 + 21] == "dispersion/seed0/cycle2" and names[-4] == "vaal/seed2/cycle4"
+    assert names[-3:] == ["alldata/seed0", "alldata/seed1", "alldata/seed2"] and len(names) == 3 + 7 * 3 * 4 + 3
+
+
+def test_a_unit_that_does_not_fit_is_never_started_and_later_cycles_wait():
+    protocol = window.make_protocol("paper", "bf16", 50000)
+    units = {u.name: u for u in lg.all_units(protocol)}
+    pending = [units[n] for n in ("dispersion/seed0/cycle1", "random/seed0/cycle1", "dispersion/seed0/cycle2")]
+    seconds = {"dispersion/seed0/cycle1": 100, "random/seed0/cycle1": 60, "dispersion/seed0/cycle2": 10}
+    estimate = lambda unit: seconds[unit.name]  # noqa: E731
+    assert window.next_unit(pending, estimate, 120, protocol) == (units["dispersion/seed0/cycle1"], 100)
+    assert window.next_unit(pending, estimate, 80, protocol) == (units["random/seed0/cycle1"], 60)
+    # cycle 2's unit would fit, but cycle 1 is unfinished: every method reaches cycle C first
+    assert window.next_unit(pending, estimate, 50, protocol) == (None, 100)
+    assert window.next_unit([], estimate, 50, protocol) == (None, 0.0)
+
+
+def test_estimates_come_from_the_largest_measured_rates_else_the_defaults():
+    protocol = window.make_protocol("tiny", "float32", 36)  # universe 36: 7 labeled first, 4 per cycle
+    units = {u.name: u for u in lg.all_units(protocol)}
+    windows = [{"units": [{"trainings": [{"n_labeled": 10, "n_pool": 20, "epochs": 2, "tracked": 2, "seconds": 3.0,
+                                          "seconds_train": 0.2, "seconds_pool": 0.04}],
+                           "acquisitions": [{"method": "dispersion", "seconds": 1.0}]}]},
+               {"units": [{"trainings": [{"n_labeled": 10, "n_pool": 20, "epochs": 1, "tracked": 0, "seconds": 1.0,
+                                          "seconds_train": 0.05, "seconds_pool": 0.0}],
+                           "acquisitions": [{"method": "dispersion", "seconds": 0.5}]}]}]
+    rates = lg.measured_rates(windows)
+    assert rates == {"train_s_per_image_epoch": 0.01, "pool_s_per_image_pass": 0.001, "train_overhead_s": 2.76,
+                     "acquire_s": {"dispersion": 1.0}}
+    # dispersion, cycle 1: 11 labeled x 3 epochs, 25 pooled x 3 tracked epochs, its acquisition
+    assert lg.estimate_seconds(units["dispersion/seed0/cycle1"], protocol, 36, rates) == pytest.approx(
+        1.25 * (2.76 + 0.01 * 33 + 0.001 * 75 + 1.0))
+    # random, cycle 1: the last epoch tracked only; random's acquisition never measured: the default 1 s
+    assert lg.estimate_seconds(units["random/seed0/cycle1"], protocol, 36, rates) == pytest.approx(
+        1.25 * (2.76 + 0.01 * 33 + 0.001 * 25 + 1.0))
+    # the last cycle and the all-data run: no pool, no acquisition
+    assert lg.estimate_seconds(units["random/seed0/cycle2"], protocol, 36, rates) == pytest.approx(
+        1.25 * (2.76 + 0.01 * 45))
+    assert lg.estimate_seconds(units["alldata/seed0"], protocol, 36, {}) == pytest.approx(1.25 * (2.0 + 1e-3 * 108))
+
+
+def test_one_window_fills_a_ledger_of_small_files_and_a_report(uninterrupted, image_folder):
+    ledger, archive, report = uninterrupted
+    assert [u["name"] for u in archive_units(archive)["units"]] == TINY_UNITS
+    names = {str(p.relative_to(ledger)) for p in ledger.rglob("*") if p.is_file()}
+    assert not any(n.endswith((".pt", "preds.npy", "probs.npy", "pool.npy")) for n in names)
+    assert {n for n in names if n.endswith(".npy")} == {
+        "initial/seed0/universe.npy", "initial/seed0/labeled.npy"} | {
+        f"{m}/seed0/cycle{c}/labeled_selected.npy" for m in ("dispersion", "random") for c in (1, 2)}
+    config = json.loads((ledger / "dispersion/seed0/cycle2/config.json").read_text())
+    assert config["bf16"] is False and config["width"] == 4 and config["identity"]["epochs"] == 3
+    rates = json.loads((ledger / "rates.json").read_text())
+    assert set(rates["acquire_s"]) == {"dispersion", "random"} and rates["train_s_per_image_epoch"] > 0
+    table = (report / "results.md").read_text()
+    assert "dispersion" in table and "random" in table
+
+
+def test_a_window_killed_mid_unit_loses_only_that_unit_and_the_next_window_goes_on(
+        uninterrupted, tmp_path, image_folder):
+    ledger, work = start_ledger(tmp_path, image_folder)
+    out = tmp_path / "out1"
+    process = subprocess.Popen(
+        [sys.executable, "window.py", "run", "--data", image_folder, "--ledger", ledger, "--work", work,
+         "--minutes", "10", "--out", out, "--device", "cpu"], cwd=ROOT, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=str(ROOT)), start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:  # kill it once a unit has come out
+        if (out / window.ARCHIVE).is_file() and archive_units(out / window.ARCHIVE)["units"]:
+            os.killpg(process.pid, signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    assert process.wait() == -signal.SIGKILL, process.stderr.read()
+    kept = [u["name"] for u in archive_units(out / window.ARCHIVE)["units"]]
+    assert 1 <= len(kept) < len(TINY_UNITS) and kept == TINY_UNITS[:len(kept)]
+    call("merge", out / window.ARCHIVE, "--ledger", ledger, "--no-report")
+    assert [u.name for u in lg.pending_units(ledger, lg.read_protocol(ledger))] == TINY_UNITS[len(kept):]
+
+    # a window too short for the next unit starts none and says why
+    short = run_window(ledger, work, image_folder, tmp_path / "out2", minutes=0.001)
+    manifest = archive_units(short)
+    assert manifest["units"] == [] and manifest["stopped"].startswith(f"next unit {TINY_UNITS[len(kept)]} needs")
+
+    rest = run_window(ledger, work, image_folder, tmp_path / "out3")
+    assert [u["name"] for u in archive_units(rest)["units"]] == TINY_UNITS[len(kept):]
+    call("merge", rest, "--ledger", ledger, "--report-out", tmp_path / "report")
+    assert results(ledger) == results(uninterrupted[0])  # the same as one uninterrupted window
+    assert (tmp_path / "report" / "learning_curves.csv").read_text() == (uninterrupted[2] / "learning_curves.csv").read_text()
+
+
+def rewrite(archive, target, change):
+    """A copy of an archive with change(name, bytes) -> bytes applied to each member."""
+    with tarfile.open(archive) as tar, tarfile.open(target, "w") as new:
+        for member in tar.getmembers():
+            data = change(member.name, tar.extractfile(member).read())
+            member.size = len(data)
+            new.addfile(member, io.BytesIO(data))
+    return target
+
+
+def fresh_copy(ledger, target):
+    """The ledger as init left it: protocol.json and the initial sets."""
+    for name in ("protocol.json", "initial/seed0/universe.npy", "initial/seed0/labeled.npy"):
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        (target / name).write_bytes((ledger / name).read_bytes())
+    return target
+
+
+def merge_error(capsys, *argv):
+    with pytest.raises(SystemExit):
+        call("merge", *argv, "--no-report")
+    return capsys.readouterr().err.strip()
+
+
+def test_merge_refuses_an_archive_that_contradicts_the_ledger_and_merges_nothing(uninterrupted, tmp_path, capsys):
+    ledger, archive, _ = uninterrupted
+    before = results(ledger)
+    other = rewrite(archive, tmp_path / "other.tar", lambda name, data: data.replace(b'"seconds_test": ', b'"seconds_test": 1'))
+    error = merge_error(capsys, other, "--ledger", ledger)
+    assert error.startswith("error: cycle0/seed0/metrics.json: the ledger holds another result of unit cycle0/seed0")
+    assert results(ledger) == before
+
+    def wider(name, data):
+        if name == "dispersion/seed0/cycle1/config.json":
+            config = json.loads(data)
+            config["identity"]["width"] = 8
+            return json.dumps(config).encode()
+        return data
+    fresh = fresh_copy(ledger, tmp_path / "fresh")
+    error = merge_error(capsys, rewrite(archive, tmp_path / "wider.tar", wider), "--ledger", fresh)
+    assert error == "error: unit dispersion/seed0/cycle1: trained with width = 8, the ledger needs 4"
+    assert sorted(p.name for p in fresh.rglob("*") if p.is_file()) == ["labeled.npy", "protocol.json", "universe.npy"]
+
+    def repeated(name, data):
+        if name == "random/seed0/cycle2/labeled_selected.npy":
+            selected = np.load(io.BytesIO(data))
+            buffer = io.BytesIO()
+            np.save(buffer, np.full_like(selected, selected[0]))
+            return buffer.getvalue()
+        return data
+    error = merge_error(capsys, rewrite(archive, tmp_path / "repeated.tar", repeated), "--ledger", fresh)
+    assert error == ("error: random/seed0/cycle2/labeled_selected.npy: not 4 distinct new indices of the universe")

@@ -1,0 +1,431 @@
+"""Run the paper-scale protocol one GPU window at a time, keeping only a small ledger (issue 28).
+
+    python window.py init [--tiny] --data DATA [--ledger L] [--precision bf16|float32]
+    python window.py run --data DATA --minutes M --out OUT [--ledger L] [--work W] [--device D]
+    python window.py merge OUT/window.tar [--ledger L] [--report-out R]
+
+init   reads DATA (a CIFAR-10 JPEG archive .tar.gz or an ImageFolder folder) and writes the ledger's
+       protocol.json (run_all.sh's settings plus this file's PROTOCOLS entry, the dataset's
+       fingerprint) and each seed's initial set, initial/seed<S>/{universe,labeled}.npy.
+run    reads the ledger (ledger.py) and DATA; rebuilds a run_all.sh tree under W/tree; then takes the
+       pending units in ledger.all_units' order (cycle by cycle, methods in the protocol's order,
+       the all-data runs last), never starting one its estimate (ledger rates.json, else the
+       protocol's default rates) says cannot finish in the minutes left. Each unit calls train.py
+       and acquire.py in this process (as run_all.sh calls them; one CUDA start-up per window) and
+       checks.py on its chain. After each unit, OUT/window.tar is rewritten atomically with every
+       finished unit's small files and window.json (their timings, why the window stopped): a
+       window killed mid-unit loses only that unit. Logs: W/logs/<unit>.log.
+merge  reads an archive from `run`; checks every unit against the ledger (inputs present, the
+       training made from the ledger's labeled set and settings, the acquisition from that
+       training; a unit already in the ledger must be byte for byte the same) and refuses the whole
+       archive at the first contradiction; writes the units into the ledger, windows.json and
+       rates.json; rebuilds the tree (under R/.tree, removed after), checks every chain (checks.py)
+       and runs report.py on it into R (default: the ledger's parent folder).
+"""
+import argparse
+import contextlib
+import io
+import json
+import shutil
+import sys
+import tarfile
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import ledger as lg
+from files import FileError, exit_with_error, save_json, save_npy
+
+# The protocols, in one place. "paper": Table 1 and Fig. 4 (section 4.1: CIFAR-10, ResNet-18 width
+# 64, 100 epochs, 10% initial, +5% per cycle to 30%; batch 256 from the authors' code); "tiny": the
+# same code on a few images, for the tests. default_rates: seconds for kinds no window has measured
+# yet; the paper's from the H200 (results/gpu-h200: cycle 0 in bf16 trained 5,000 images x 100 epochs
+# in 13.4 s and predicted 45,000 x 100 in 22.5 s; BALD and k-center 4.0 s, CoreSet 33.8 s), rounded
+# up; VAAL at its official size was never timed on a GPU: 420 s is a guess (issue 28).
+PROTOCOLS = {
+    "paper": {"preset": "paper", "seeds": [0, 1, 2],
+              "methods": ["dispersion", "random", "margin", "bald", "kcenter", "coreset", "vaal"],
+              "initial": 0.1, "step": 0.05, "cycles": 4, "epochs": 100, "width": 64, "batch_size": 256,
+              "acquire_args": [], "precision": "bf16",
+              "default_rates": {"train_s_per_image_epoch": 3e-5, "pool_s_per_image_pass": 6e-6,
+                                "train_overhead_s": 15.0, "acquire_other_s": 120.0,
+                                "acquire_s": {"dispersion": 5.0, "random": 5.0, "margin": 5.0, "bald": 10.0,
+                                              "kcenter": 10.0, "coreset": 60.0, "vaal": 420.0}}},
+    "tiny": {"preset": "tiny", "seeds": [0], "methods": ["dispersion", "random"],
+             "initial": 0.2, "step": 0.1, "cycles": 2, "epochs": 3, "width": 4, "batch_size": 8,
+             "acquire_args": [], "precision": "float32",
+             "default_rates": {"train_s_per_image_epoch": 1e-3, "pool_s_per_image_pass": 1e-4,
+                               "train_overhead_s": 2.0, "acquire_other_s": 1.0, "acquire_s": {}}},
+}
+DEFAULT_LEDGER = "results/cifar10-paper/ledger"
+ARCHIVE = "window.tar"
+
+
+def make_protocol(name, precision, n_train):
+    protocol = dict(PROTOCOLS[name], name=name, precision=precision, bf16=precision == "bf16", n_train=n_train)
+    return json.loads(json.dumps(protocol))  # plain JSON values, as read back from protocol.json
+
+
+def train_args(protocol):
+    return ["--bf16"] if protocol["bf16"] else []
+
+
+def run_all_settings(protocol):
+    """protocol.json's settings as run_all.sh records them, so the rebuilt tree is one of its trees."""
+    return {"PRESET": protocol["preset"], "UNIVERSE_SIZE": "", "INITIAL": str(protocol["initial"]),
+            "INITIAL_SEED": "", "STEP": str(protocol["step"]), "CYCLES": str(protocol["cycles"]),
+            "EPOCHS": str(protocol["epochs"]), "WIDTH": str(protocol["width"]),
+            "BATCH_SIZE": str(protocol["batch_size"]), "TRAIN_ARGS": " ".join(train_args(protocol)),
+            "ACQUIRE_ARGS": " ".join(protocol["acquire_args"])}
+
+
+# ---- the dataset ------------------------------------------------------------------------------------
+
+def dataset_folder(source, work):
+    """folder:PATH of DATA; an archive is unpacked once into W/data/<its name>."""
+    source = Path(source)
+    if source.is_dir():
+        return f"folder:{source.resolve()}"
+    if not source.is_file() or not source.name.endswith((".tar.gz", ".tgz", ".tar")):
+        raise FileError(f"--data: expected an image folder or a .tar.gz archive of one, got {source}")
+    name = source.name.removesuffix(".gz").removesuffix(".tgz").removesuffix(".tar")
+    folder = Path(work) / "data" / name
+    if not (folder / ".unpacked").is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+        with tarfile.open(source) as tar:
+            tar.extractall(folder, filter="data")
+        (folder / ".unpacked").touch()
+    return f"folder:{folder.resolve()}"
+
+
+# ---- init -------------------------------------------------------------------------------------------
+
+def init(args):
+    """Write the ledger's protocol.json and initial sets (drawn as data.py initial draws them)."""
+    import data
+
+    name = "tiny" if args.tiny else "paper"
+    dataset = dataset_folder(args.data, args.work)
+    n_train = len(data.load_dataset(dataset, Path(args.work) / "cache").train_y)
+    protocol = make_protocol(name, args.precision or PROTOCOLS[name]["precision"], n_train)
+    ledger = Path(args.ledger)
+    if (ledger / "protocol.json").is_file():
+        check_protocol_code(ledger, lg.read_protocol(ledger))
+        if lg.read_protocol(ledger) != protocol:
+            raise FileError(f"{ledger}/protocol.json: a ledger of another protocol is there; use another --ledger")
+        print(f"{ledger}: kept (same protocol)")
+        return
+    from provenance import stamp
+
+    save_json(ledger / "protocol.json", {"settings": run_all_settings(protocol), "dataset": dataset,
+                                         "dataset_fingerprint": data.dataset_fingerprint(dataset),
+                                         "window": protocol, "created": stamp(), "changes": []})
+    for seed in protocol["seeds"]:
+        universe, labeled = data.draw_initial(n_train, protocol["initial"], seed)
+        save_npy(ledger / "initial" / f"seed{seed}" / "universe.npy", universe)
+        save_npy(ledger / "initial" / f"seed{seed}" / "labeled.npy", labeled)
+    print(f"{ledger}: {name} protocol ({protocol['precision']}), seeds {protocol['seeds']}, {n_train} training images")
+
+
+def check_protocol_code(ledger, protocol):
+    """The ledger's protocol must be window.py's PROTOCOLS entry of that name: edited code never
+    continues a ledger made with other settings."""
+    now = make_protocol(protocol.get("name"), protocol.get("precision"), protocol.get("n_train")) \
+        if protocol.get("name") in PROTOCOLS else {}
+    from provenance import first_difference
+
+    key = first_difference(protocol, now)
+    if key is not None:
+        raise FileError(f"{ledger}/protocol.json: {key} is {protocol.get(key)!r}, window.py's PROTOCOLS says "
+                        f"{now.get(key)!r}; a ledger is continued only with its own protocol")
+
+
+# ---- run: one window --------------------------------------------------------------------------------
+
+class Window:
+    """The state of one window: its clock, its finished units, its archive."""
+
+    def __init__(self, args, protocol):
+        self.start = time.monotonic()
+        self.deadline = self.start + 60 * args.minutes - args.reserve
+        self.args, self.protocol = args, protocol
+        self.ledger, self.work = Path(args.ledger), Path(args.work)
+        self.tree = self.work / "tree"
+        self.out = Path(args.out) / ARCHIVE
+        self.rates = lg.read_rates(self.ledger)
+        self.n_universe = len(lg.initial_sets(self.ledger, protocol["seeds"][0])[0])
+        self.units, self.stopped = [], "running"
+        self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.device = device_name(args.device)
+
+    def seconds_left(self):
+        return self.deadline - time.monotonic()
+
+    def pending(self):
+        done = {u["name"] for u in self.units}
+        return [u for u in lg.pending_units(self.ledger, self.protocol) if u.name not in done]
+
+    def estimate(self, unit):
+        measured = lg.measured_rates([{"units": self.units}])
+        rates = {**self.rates, "acquire_s": dict(self.rates.get("acquire_s", {}))}
+        for key, value in measured.items():  # this window's own measurements count too
+            if key == "acquire_s":
+                for m, s in value.items():
+                    lg.raise_to(rates["acquire_s"], m, s)
+            else:
+                lg.raise_to(rates, key, value)
+        return lg.estimate_seconds(unit, self.protocol, self.n_universe, rates)
+
+    def pack(self):
+        """OUT/window.tar with window.json and every finished unit's files, replaced atomically."""
+        manifest = {"protocol": self.protocol, "units": self.units, "stopped": self.stopped,
+                    "seconds": round(time.monotonic() - self.start, 1), "started": self.started,
+                    "device": self.device}
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.out.with_name(f".{self.out.name}.tmp")
+        with tarfile.open(tmp, "w") as tar:
+            add_member(tar, "window.json", lg.json_bytes(manifest))
+            for unit in self.units:
+                for path in unit["files"]:
+                    add_member(tar, path, (self.tree / path).read_bytes())
+        tmp.replace(self.out)
+
+
+def add_member(tar, name, data):
+    info = tarfile.TarInfo(name)
+    info.size, info.mode = len(data), 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+def next_unit(pending, estimate, seconds_left, protocol):
+    """The first pending unit of the earliest unfinished cycle that fits in the time left, with its
+    estimate; (None, the first one's estimate) when none fits: later cycles wait for it."""
+    if not pending:
+        return None, 0.0
+    first_stage = min(lg.stage(u, protocol) for u in pending)
+    candidates = [u for u in pending if lg.stage(u, protocol) == first_stage]
+    for unit in candidates:
+        seconds = estimate(unit)
+        if seconds <= seconds_left:
+            return unit, seconds
+    return None, estimate(candidates[0])
+
+
+def run(args):
+    ledger = Path(args.ledger)
+    protocol = lg.read_protocol(ledger)
+    check_protocol_code(ledger, protocol)
+    window = Window(args, protocol)
+    dataset = prepare_tree(window, args)
+    window.pack()
+    while True:
+        unit, seconds = next_unit(window.pending(), window.estimate, window.seconds_left(), protocol)
+        if unit is None:
+            window.stopped = (f"next unit {window.pending()[0].name} needs about {seconds:.0f} s, "
+                              f"{window.seconds_left():.0f} s left") if window.pending() else "every unit finished"
+            break
+        print(f"{unit.name}: starting (estimated {seconds:.0f} s, {window.seconds_left():.0f} s left)", flush=True)
+        try:
+            record = run_unit(window, unit, dataset)
+        except BaseException as e:  # the finished units still go out; this one is lost
+            window.stopped = f"unit {unit.name} failed: {type(e).__name__}: {e}"
+            window.pack()
+            raise
+        window.units.append(record)
+        window.pack()
+        print(f"{unit.name}: done in {record['seconds']:.1f} s; {len(window.units)} unit(s) in {window.out}", flush=True)
+    window.pack()
+    print(f"window: {window.stopped}; {len(window.units)} unit(s) in {window.out}")
+
+
+def prepare_tree(window, args):
+    """A fresh work tree rebuilt from the ledger, checked against DATA (provenance.check_protocol)."""
+    import data
+    from provenance import check_protocol
+
+    dataset = dataset_folder(args.data, window.work)
+    shutil.rmtree(window.tree, ignore_errors=True)
+    lg.rebuild(window.ledger, window.tree, window.protocol)
+    check_protocol(window.tree, run_all_settings(window.protocol), dataset, data.dataset_fingerprint(dataset))
+    data.load_dataset(dataset, window.work / "cache")  # decoded and cached once, before the first unit
+    return dataset
+
+
+def device_name(device):
+    import torch
+
+    if device in ("auto", "cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return "cpu" if device in ("auto", "cpu") else device
+
+
+def run_unit(window, unit, dataset):
+    """Train the unit's cycle, then its acquisitions, each as run_all.sh calls them; its timings."""
+    import checks
+
+    protocol, tree, start = window.protocol, window.tree, time.monotonic()
+    seed, universe = unit.seed, tree / "initial" / f"seed{unit.seed}" / "universe.npy"
+    run = tree / lg.run_dir(unit)
+    labeled = {"cycle0": tree / "initial" / f"seed{seed}" / "labeled.npy", "alldata": universe}.get(
+        unit.kind, run / "labeled.npy")
+    log = window.work / "logs" / (unit.name.replace("/", "_") + ".log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as stream, contextlib.redirect_stdout(stream):
+        training = train(window.args, dataset, window.work / "cache", run, labeled, universe, unit, protocol)
+        acquired = []
+        for method, folder in lg.acquisitions(unit, protocol):
+            step = lg.budget(protocol, window.n_universe)
+            acquired.append(acquire(window.args, tree, unit, method, folder, step, protocol["acquire_args"]))
+            checks.check_chain(tree / "initial" / f"seed{seed}", tree / method / f"seed{seed}", step)
+    return {"name": unit.name, "files": lg.unit_files(unit, protocol), "trainings": [training],
+            "acquisitions": acquired, "seconds": round(time.monotonic() - start, 3)}
+
+
+def train(args, dataset, data_root, run, labeled, universe, unit, protocol):
+    """train.py on one labeled set, in this process; returns its sizes and seconds (for the rates)."""
+    import train as train_script
+
+    argv = ["--dataset", dataset, "--data-root", str(data_root), "--labeled", str(labeled),
+            "--universe", str(universe), "--out", str(run), "--epochs", str(protocol["epochs"]),
+            "--width", str(protocol["width"]), "--batch-size", str(protocol["batch_size"]),
+            "--seed", str(unit.seed), "--device", args.device, "--resume", "--checkpoint-every", "0",
+            *lg.training_flags(unit, protocol), *train_args(protocol)]
+    start = time.monotonic()
+    train_script.main(argv)
+    metrics = json.loads((run / "metrics.json").read_text())
+    return {"n_labeled": metrics["n_labeled"], "n_pool": metrics["n_pool"], "epochs": metrics["epochs"],
+            "tracked": len(metrics["pred_epochs"]), "seconds": round(time.monotonic() - start, 3),
+            "seconds_train": metrics["seconds_train"], "seconds_pool": metrics["seconds_pool"]}
+
+
+def acquire(args, tree, unit, method, folder, step, acquire_args):
+    """acquire.py from the unit's run into the next cycle's labeled.npy, in this process; its seconds."""
+    import acquire as acquire_script
+
+    previous = tree / method / f"seed{unit.seed}" / f"cycle{unit.cycle}"
+    argv = ["--run", str(previous), "--method", method, "--budget", str(step), "--out", str(tree / folder / "labeled.npy"),
+            "--seed", str(unit.seed), "--device", args.device, "--resume", *acquire_args]
+    start = time.monotonic()
+    acquire_script.main(argv)
+    return {"method": method, "seconds": round(time.monotonic() - start, 3)}
+
+
+# ---- merge ------------------------------------------------------------------------------------------
+
+def read_archive(path):
+    """(window.json, {ledger path: bytes}) of an archive `run` wrote; refuses anything else."""
+    try:
+        with tarfile.open(path) as tar:
+            members = tar.getmembers()
+            if any(not m.isfile() or m.name.startswith("/") or ".." in m.name.split("/") for m in members):
+                raise FileError(f"{path}: holds something other than plain files inside the ledger")
+            files = {m.name: tar.extractfile(m).read() for m in members}
+    except (OSError, tarfile.TarError) as e:
+        raise FileError(f"{path}: not a readable archive of window.py run ({e})") from None
+    if "window.json" not in files:
+        raise FileError(f"{path}: no window.json; not an archive of window.py run")
+    return json.loads(files.pop("window.json")), files
+
+
+def merge(args):
+    ledger = Path(args.ledger)
+    protocol = lg.read_protocol(ledger)
+    manifest, files = read_archive(args.archive)
+    if manifest.get("protocol") != protocol:
+        raise FileError(f"{args.archive}: made under another protocol than {ledger}/protocol.json; nothing merged")
+    fingerprint = json.loads((ledger / "protocol.json").read_text())["dataset_fingerprint"]
+    units = [unit_by_name(protocol, u["name"]) for u in manifest["units"]]
+    expected = {p for u in units for p in lg.unit_files(u, protocol)}
+    if set(files) - expected:
+        raise FileError(f"{args.archive}: {sorted(set(files) - expected)[0]} belongs to no unit of window.json")
+    with tempfile.TemporaryDirectory() as staging:  # the whole archive is checked before the ledger changes
+        shutil.copytree(ledger, Path(staging) / "ledger")
+        added = lg.merge_units(Path(staging) / "ledger", protocol, units, files, fingerprint)
+    for unit in units:
+        if unit.name in added:
+            for path in lg.unit_files(unit, protocol):
+                lg.write_bytes(ledger / path, files[path])
+    record_window(ledger, manifest, added)
+    print(f"{ledger}: merged {len(added)} unit(s) ({len(units) - len(added)} already there); "
+          f"window: {manifest.get('stopped')}")
+    check_and_report(ledger, protocol, Path(args.report_out or ledger.parent), args.report)
+
+
+def unit_by_name(protocol, name):
+    for unit in lg.all_units(protocol):
+        if unit.name == name:
+            return unit
+    raise FileError(f"window.json: unit {name!r} is not in the protocol")
+
+
+def record_window(ledger, manifest, added):
+    """windows.json gains the window's record (its units' timings) once; rates.json follows."""
+    windows = lg.read_windows(ledger)
+    if added:
+        record = {k: manifest.get(k) for k in ("started", "device", "seconds", "stopped")}
+        windows.append({**record, "units": [u for u in manifest["units"] if u["name"] in added]})
+    lg.save_rates(ledger, windows)
+
+
+def check_and_report(ledger, protocol, report_out, report=True):
+    """Rebuild the tree, check every chain (checks.py), run report.py on it into report_out."""
+    import subprocess
+
+    import checks
+
+    with tempfile.TemporaryDirectory() as scratch:
+        tree = Path(scratch) / ledger.resolve().parent.name
+        lg.rebuild(ledger, tree, protocol)
+        n_universe = len(lg.initial_sets(ledger, protocol["seeds"][0])[0])
+        for seed in protocol["seeds"]:
+            for method in protocol["methods"]:
+                checks.check_chain(tree / "initial" / f"seed{seed}", tree / method / f"seed{seed}",
+                                   lg.budget(protocol, n_universe))
+        print(f"{ledger}: every chain checked (checks.py)")
+        if not report or not lg.read_windows(ledger):
+            print("report: not run" if lg.read_windows(ledger) else "report: nothing trained yet")
+            return
+        report = subprocess.run([sys.executable, str(Path(__file__).with_name("report.py")), str(tree),
+                                 "--out", str(report_out)], capture_output=True, text=True)
+        print(report.stdout, end="")
+        if report.returncode != 0:
+            raise FileError(f"report.py failed: {report.stderr.strip().splitlines()[-1:]}")
+
+
+# ---- command line -----------------------------------------------------------------------------------
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = p.add_subparsers(dest="command", required=True)
+    for name in ("init", "run", "merge"):
+        c = commands.add_parser(name)
+        c.add_argument("--ledger", default=DEFAULT_LEDGER, help=f"the ledger folder (default {DEFAULT_LEDGER})")
+        if name != "merge":
+            c.add_argument("--data", required=True, help="CIFAR-10 JPEG archive (.tar.gz) or image folder")
+            c.add_argument("--work", default="runs/window", help="scratch folder: unpacked data, cache, tree, logs")
+    init_cmd, run_cmd, merge_cmd = (commands.choices[n] for n in ("init", "run", "merge"))
+    init_cmd.add_argument("--tiny", action="store_true", help="the tiny protocol (tests, a CPU)")
+    init_cmd.add_argument("--precision", choices=["bf16", "float32"], default=None,
+                          help="training precision (train.py --bf16), recorded in every config.json "
+                               "(default: the protocol's: bf16 for paper, float32 for tiny)")
+    run_cmd.add_argument("--minutes", type=float, required=True, help="the window's length, start-up included")
+    run_cmd.add_argument("--out", required=True, help="folder for window.tar (on the GPU machine: $OUT)")
+    run_cmd.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    run_cmd.add_argument("--reserve", type=float, default=10.0, help="seconds kept free at the end (default 10)")
+    merge_cmd.add_argument("archive", help="window.tar from `window.py run`")
+    merge_cmd.add_argument("--report-out", default=None, help="report.py's output folder (default: the ledger's parent)")
+    merge_cmd.add_argument("--no-report", dest="report", action="store_false", help="check the chains, skip report.py")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        {"init": init, "run": run, "merge": merge}[args.command](args)
+    except FileError as e:
+        exit_with_error(e)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
