@@ -199,7 +199,26 @@ def measured_rates(windows):
                 raise_to(rates, "train_overhead_s", t["seconds"] - t["seconds_train"] - t["seconds_pool"])
             for a in unit.get("acquisitions", []):
                 raise_to(rates["acquire_s"], a["method"], a["seconds"])
+        if window.get("setup_seconds") is not None:
+            raise_to(rates, "window_setup_s", window["setup_seconds"])
+        cut = window.get("ran_out")  # a phase the deadline cut: it takes at least that long
+        if cut and cut["phase"] == "acquire":
+            raise_to(rates["acquire_s"], cut["method"], cut["seconds"])
+        elif cut:
+            raise_to(rates, "train_s_per_image_epoch", cut["seconds"] / (cut["n_labeled"] * cut["epochs"]))
     return rates
+
+
+def combined_rates(rates, more):
+    """The larger of each rate of two rate records."""
+    combined = {**rates, "acquire_s": dict(rates.get("acquire_s", {}))}
+    for key, value in more.items():
+        if key == "acquire_s":
+            for method, seconds in value.items():
+                raise_to(combined["acquire_s"], method, seconds)
+        else:
+            raise_to(combined, key, value)
+    return combined
 
 
 def raise_to(rates, key, value):
@@ -213,10 +232,9 @@ def rate(rates, defaults, key, method=None):
     return rates.get(key, defaults[key])
 
 
-def estimate_seconds(unit, protocol, n_universe, rates, safety=1.25):
+def estimate_seconds(unit, protocol, n_universe, rates, defaults, safety=1.25):
     """Seconds a unit is expected to take: its training from per-image rates, plus its
     acquisitions, times a safety factor (the rates are the largest measured, not an upper bound)."""
-    defaults = protocol["default_rates"]
     step = budget(protocol, n_universe)
     n_labeled = n_universe if unit.kind == "alldata" else int(round(protocol["initial"] * n_universe)) + unit.cycle * step
     n_pool = n_universe - n_labeled

@@ -27,6 +27,7 @@ import contextlib
 import io
 import json
 import shutil
+import signal
 import sys
 import tarfile
 import tempfile
@@ -34,29 +35,35 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 import ledger as lg
 from files import FileError, exit_with_error, save_json, save_npy
 
 # The protocols, in one place. "paper": Table 1 and Fig. 4 (section 4.1: CIFAR-10, ResNet-18 width
-# 64, 100 epochs, 10% initial, +5% per cycle to 30%; batch 256 from the authors' code); "tiny": the
-# same code on a few images, for the tests. default_rates: seconds for kinds no window has measured
-# yet; the paper's from the H200 (results/gpu-h200: cycle 0 in bf16 trained 5,000 images x 100 epochs
-# in 13.4 s and predicted 45,000 x 100 in 22.5 s; BALD and k-center 4.0 s, CoreSet 33.8 s), rounded
-# up; VAAL at its official size was never timed on a GPU: 420 s is a guess (issue 28).
+# 64, 100 epochs, 10% initial, +5% per cycle to 30%; batch 256 from the authors' code; bf16, measured
+# safe on the H200, see results/gpu-h200); "tiny": the same code on a few images, for the tests.
 PROTOCOLS = {
     "paper": {"preset": "paper", "seeds": [0, 1, 2],
               "methods": ["dispersion", "random", "margin", "bald", "kcenter", "coreset", "vaal"],
               "initial": 0.1, "step": 0.05, "cycles": 4, "epochs": 100, "width": 64, "batch_size": 256,
-              "acquire_args": [], "precision": "bf16",
-              "default_rates": {"train_s_per_image_epoch": 3e-5, "pool_s_per_image_pass": 6e-6,
-                                "train_overhead_s": 15.0, "acquire_other_s": 120.0,
-                                "acquire_s": {"dispersion": 5.0, "random": 5.0, "margin": 5.0, "bald": 10.0,
-                                              "kcenter": 10.0, "coreset": 60.0, "vaal": 420.0}}},
+              "acquire_args": [], "precision": "bf16"},
     "tiny": {"preset": "tiny", "seeds": [0], "methods": ["dispersion", "random"],
              "initial": 0.2, "step": 0.1, "cycles": 2, "epochs": 3, "width": 4, "batch_size": 8,
-             "acquire_args": [], "precision": "float32",
-             "default_rates": {"train_s_per_image_epoch": 1e-3, "pool_s_per_image_pass": 1e-4,
-                               "train_overhead_s": 2.0, "acquire_other_s": 1.0, "acquire_s": {}}},
+             "acquire_args": [], "precision": "float32"},
+}
+# Seconds for the kinds no window has measured yet (not part of the protocol: better guesses never
+# invalidate a ledger). The paper's from the H200 (results/gpu-h200: cycle 0 in bf16 trained 5,000
+# images x 100 epochs in 13.4 s and predicted 45,000 x 100 in 22.5 s, 40.4 s in all; BALD and
+# k-center 4.0 s, CoreSet 33.8 s), rounded up; the window's start-up (unpacking and decoding 60,000
+# JPEGs, CUDA) and VAAL at its official size were never timed there: 60 s and 420 s are guesses.
+DEFAULT_RATES = {
+    "paper": {"train_s_per_image_epoch": 3e-5, "pool_s_per_image_pass": 6e-6, "train_overhead_s": 15.0,
+              "window_setup_s": 60.0, "acquire_other_s": 120.0,
+              "acquire_s": {"dispersion": 5.0, "random": 5.0, "margin": 5.0, "bald": 10.0, "kcenter": 10.0,
+                            "coreset": 60.0, "vaal": 420.0}},
+    "tiny": {"train_s_per_image_epoch": 1e-3, "pool_s_per_image_pass": 1e-4, "train_overhead_s": 2.0,
+             "window_setup_s": 2.0, "acquire_other_s": 1.0, "acquire_s": {}},
 }
 DEFAULT_LEDGER = "results/cifar10-paper/ledger"
 ARCHIVE = "window.tar"
@@ -155,7 +162,9 @@ class Window:
         self.out = Path(args.out) / ARCHIVE
         self.rates = lg.read_rates(self.ledger)
         self.n_universe = len(lg.initial_sets(self.ledger, protocol["seeds"][0])[0])
-        self.units, self.stopped = [], "running"
+        self.units, self.stopped, self.ran_out = [], "running", None
+        self.setup_seconds = None
+        self.phase = {}  # what the current unit is doing: {"phase": "train" or "acquire", ..., "since": t}
         self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.device = device_name(args.device)
 
@@ -167,21 +176,16 @@ class Window:
         return [u for u in lg.pending_units(self.ledger, self.protocol) if u.name not in done]
 
     def estimate(self, unit):
-        measured = lg.measured_rates([{"units": self.units}])
-        rates = {**self.rates, "acquire_s": dict(self.rates.get("acquire_s", {}))}
-        for key, value in measured.items():  # this window's own measurements count too
-            if key == "acquire_s":
-                for m, s in value.items():
-                    lg.raise_to(rates["acquire_s"], m, s)
-            else:
-                lg.raise_to(rates, key, value)
-        return lg.estimate_seconds(unit, self.protocol, self.n_universe, rates)
+        """From the ledger's rates and this window's own measurements, the larger of each."""
+        rates = lg.combined_rates(self.rates, lg.measured_rates([{"units": self.units}]))
+        return lg.estimate_seconds(unit, self.protocol, self.n_universe, rates, DEFAULT_RATES[self.protocol["name"]])
 
     def pack(self):
         """OUT/window.tar with window.json and every finished unit's files, replaced atomically."""
         manifest = {"protocol": self.protocol, "units": self.units, "stopped": self.stopped,
-                    "seconds": round(time.monotonic() - self.start, 1), "started": self.started,
-                    "device": self.device}
+                    "ran_out": self.ran_out, "seconds": round(time.monotonic() - self.start, 1),
+                    "setup_seconds": self.setup_seconds,
+                    "started": self.started, "device": self.device}
         self.out.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.out.with_name(f".{self.out.name}.tmp")
         with tarfile.open(tmp, "w") as tar:
@@ -198,18 +202,22 @@ def add_member(tar, name, data):
     tar.addfile(info, io.BytesIO(data))
 
 
+def frontier(pending, protocol):
+    """The pending units of the earliest unfinished cycle, in order."""
+    first = min(lg.stage(u, protocol) for u in pending)
+    return [u for u in pending if lg.stage(u, protocol) == first]
+
+
 def next_unit(pending, estimate, seconds_left, protocol):
     """The first pending unit of the earliest unfinished cycle that fits in the time left, with its
     estimate; (None, the first one's estimate) when none fits: later cycles wait for it."""
     if not pending:
         return None, 0.0
-    first_stage = min(lg.stage(u, protocol) for u in pending)
-    candidates = [u for u in pending if lg.stage(u, protocol) == first_stage]
-    for unit in candidates:
+    for unit in frontier(pending, protocol):
         seconds = estimate(unit)
         if seconds <= seconds_left:
             return unit, seconds
-    return None, estimate(candidates[0])
+    return None, estimate(frontier(pending, protocol)[0])
 
 
 def run(args):
@@ -218,6 +226,7 @@ def run(args):
     check_protocol_code(ledger, protocol)
     window = Window(args, protocol)
     dataset = prepare_tree(window, args)
+    window.setup_seconds = round(time.monotonic() - window.start, 1)
     window.pack()
     while True:
         unit, seconds = next_unit(window.pending(), window.estimate, window.seconds_left(), protocol)
@@ -227,16 +236,44 @@ def run(args):
             break
         print(f"{unit.name}: starting (estimated {seconds:.0f} s, {window.seconds_left():.0f} s left)", flush=True)
         try:
+            alarm_at(window.deadline)
             record = run_unit(window, unit, dataset)
+        except OutOfTime:  # the estimate was short: what ran out, and after how long, plans the next window
+            window.ran_out = ran_out(window.phase, unit)
+            window.stopped = (f"ran out of time in unit {unit.name} ({window.ran_out['phase']} "
+                              f"{window.ran_out.get('method', '')} after {window.ran_out['seconds']:.0f} s; "
+                              f"the unit was estimated at {seconds:.0f} s)").replace("  ", " ")
+            break
         except BaseException as e:  # the finished units still go out; this one is lost
             window.stopped = f"unit {unit.name} failed: {type(e).__name__}: {e}"
             window.pack()
             raise
+        finally:
+            alarm_at(None)
         window.units.append(record)
         window.pack()
         print(f"{unit.name}: done in {record['seconds']:.1f} s; {len(window.units)} unit(s) in {window.out}", flush=True)
     window.pack()
     print(f"window: {window.stopped}; {len(window.units)} unit(s) in {window.out}")
+
+
+class OutOfTime(BaseException):
+    """The window's deadline passed inside a unit (BaseException: no `except Exception` stops it)."""
+
+
+def alarm_at(deadline):
+    """Raise OutOfTime in this (the main) thread when time.monotonic() passes `deadline`; None disarms."""
+    def ring(signum, frame):
+        raise OutOfTime()
+    signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, 0 if deadline is None else max(deadline - time.monotonic(), 1e-3))
+
+
+def ran_out(phase, unit):
+    """The record of a unit cut by the deadline: its phase and how long that phase had run (a lower
+    bound on its time, which ledger.measured_rates uses)."""
+    record = {k: v for k, v in phase.items() if k != "since"}
+    return {**record, "unit": unit.name, "seconds": round(time.monotonic() - phase["since"], 3)}
 
 
 def prepare_tree(window, args):
@@ -271,10 +308,14 @@ def run_unit(window, unit, dataset):
         unit.kind, run / "labeled.npy")
     log = window.work / "logs" / (unit.name.replace("/", "_") + ".log")
     log.parent.mkdir(parents=True, exist_ok=True)
+    n_labeled = window.n_universe if unit.kind == "alldata" else len(np.load(labeled))
+    window.phase = {"phase": "train", "n_labeled": n_labeled, "n_pool": window.n_universe - n_labeled,
+                    "epochs": protocol["epochs"], "tracked": lg.tracked_epochs(unit, protocol), "since": time.monotonic()}
     with open(log, "w") as stream, contextlib.redirect_stdout(stream):
         training = train(window.args, dataset, window.work / "cache", run, labeled, universe, unit, protocol)
         acquired = []
         for method, folder in lg.acquisitions(unit, protocol):
+            window.phase = {"phase": "acquire", "method": method, "since": time.monotonic()}
             step = lg.budget(protocol, window.n_universe)
             acquired.append(acquire(window.args, tree, unit, method, folder, step, protocol["acquire_args"]))
             checks.check_chain(tree / "initial" / f"seed{seed}", tree / method / f"seed{seed}", step)
@@ -309,6 +350,51 @@ def acquire(args, tree, unit, method, folder, step, acquire_args):
     start = time.monotonic()
     acquire_script.main(argv)
     return {"method": method, "seconds": round(time.monotonic() - start, 3)}
+
+
+# ---- plan: what is left, and how many windows it takes ---------------------------------------------
+
+def plan(args):
+    """Print the units done and left per cycle, and the windows of --minutes the rest takes at the
+    ledger's rates (measured where rates.json has them, else the protocol's defaults)."""
+    ledger = Path(args.ledger)
+    protocol = lg.read_protocol(ledger)
+    rates, defaults = lg.read_rates(ledger), DEFAULT_RATES[protocol["name"]]
+    n_universe = len(lg.initial_sets(ledger, protocol["seeds"][0])[0])
+    estimate = lambda unit: lg.estimate_seconds(unit, protocol, n_universe, rates, defaults)  # noqa: E731
+    pending = lg.pending_units(ledger, protocol)
+    for stage in range(protocol["cycles"] + 2):
+        units = [u for u in lg.all_units(protocol) if lg.stage(u, protocol) == stage]
+        left = [u for u in units if u in pending]
+        label = "all data" if stage > protocol["cycles"] else f"cycle {stage}"
+        print(f"{label:<9} {len(units) - len(left):3d} of {len(units):3d} units done; "
+              f"left: about {sum(map(estimate, left)) / 60:6.1f} min")
+    measured = sorted([k for k in rates if k != "acquire_s"] + list(rates.get("acquire_s", {})))
+    unmeasured = sorted([k for k in defaults if k not in rates and k != "acquire_s"]
+                        + [m for m in protocol["methods"] if m not in rates.get("acquire_s", {})])
+    print(f"left: {len(pending)} units, about {sum(map(estimate, pending)) / 3600:.2f} h of one GPU "
+          f"(estimates, safety factor 1.25 included; measured: {', '.join(measured) or 'nothing'}; "
+          f"defaults: {', '.join(unmeasured) or 'none'})")
+    usable = 60 * args.minutes - args.reserve - rates.get("window_setup_s", defaults["window_setup_s"])
+    windows, never = windows_needed(pending, estimate, usable, protocol)
+    print(f"windows of {args.minutes:g} min: {windows}" + (f"; {never.name} fits none ({estimate(never):.0f} s)"
+                                                          if never else ""))
+
+
+def windows_needed(pending, estimate, usable, protocol):
+    """(how many windows of `usable` seconds the units take, taken as `run` takes them; the unit
+    that fits no window, or None)."""
+    pending, windows = list(pending), 0
+    while pending:
+        unit, _ = next_unit(pending, estimate, usable, protocol)
+        if unit is None:
+            return windows, frontier(pending, protocol)[0]
+        windows, left = windows + 1, usable
+        while unit is not None:
+            pending.remove(unit)
+            left -= estimate(unit)
+            unit, _ = next_unit(pending, estimate, left, protocol)
+    return windows, None
 
 
 # ---- merge ------------------------------------------------------------------------------------------
@@ -360,11 +446,14 @@ def unit_by_name(protocol, name):
 
 
 def record_window(ledger, manifest, added):
-    """windows.json gains the window's record (its units' timings) once; rates.json follows."""
+    """windows.json gains the window's record once (its new units' timings, and what ran out if
+    anything did: a lower bound learnt even when no unit finished); rates.json follows."""
     windows = lg.read_windows(ledger)
-    if added:
-        record = {k: manifest.get(k) for k in ("started", "device", "seconds", "stopped")}
-        windows.append({**record, "units": [u for u in manifest["units"] if u["name"] in added]})
+    record = {k: manifest.get(k) for k in ("started", "device", "seconds", "setup_seconds", "stopped", "ran_out")}
+    record["units"] = [u for u in manifest["units"] if u["name"] in added]
+    seen = any(w.get("started") == record["started"] and w.get("seconds") == record["seconds"] for w in windows)
+    if (added or record["ran_out"]) and not seen:
+        windows.append(record)
     lg.save_rates(ledger, windows)
 
 
@@ -398,18 +487,20 @@ def check_and_report(ledger, protocol, report_out, report=True):
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = p.add_subparsers(dest="command", required=True)
-    for name in ("init", "run", "merge"):
+    for name in ("init", "run", "plan", "merge"):
         c = commands.add_parser(name)
         c.add_argument("--ledger", default=DEFAULT_LEDGER, help=f"the ledger folder (default {DEFAULT_LEDGER})")
-        if name != "merge":
+        if name in ("init", "run"):
             c.add_argument("--data", required=True, help="CIFAR-10 JPEG archive (.tar.gz) or image folder")
             c.add_argument("--work", default="runs/window", help="scratch folder: unpacked data, cache, tree, logs")
-    init_cmd, run_cmd, merge_cmd = (commands.choices[n] for n in ("init", "run", "merge"))
+    init_cmd, run_cmd, plan_cmd, merge_cmd = (commands.choices[n] for n in ("init", "run", "plan", "merge"))
     init_cmd.add_argument("--tiny", action="store_true", help="the tiny protocol (tests, a CPU)")
     init_cmd.add_argument("--precision", choices=["bf16", "float32"], default=None,
                           help="training precision (train.py --bf16), recorded in every config.json "
                                "(default: the protocol's: bf16 for paper, float32 for tiny)")
     run_cmd.add_argument("--minutes", type=float, required=True, help="the window's length, start-up included")
+    plan_cmd.add_argument("--minutes", type=float, default=9, help="the windows' length (default 9)")
+    plan_cmd.add_argument("--reserve", type=float, default=10.0, help="seconds kept free at each window's end")
     run_cmd.add_argument("--out", required=True, help="folder for window.tar (on the GPU machine: $OUT)")
     run_cmd.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     run_cmd.add_argument("--reserve", type=float, default=10.0, help="seconds kept free at the end (default 10)")
@@ -422,7 +513,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        {"init": init, "run": run, "merge": merge}[args.command](args)
+        {"init": init, "run": run, "plan": plan, "merge": merge}[args.command](args)
     except FileError as e:
         exit_with_error(e)
 

@@ -102,16 +102,24 @@ def test_estimates_come_from_the_largest_measured_rates_else_the_defaults():
     rates = lg.measured_rates(windows)
     assert rates == {"train_s_per_image_epoch": 0.01, "pool_s_per_image_pass": 0.001, "train_overhead_s": 2.76,
                      "acquire_s": {"dispersion": 1.0}}
+    def estimate(name, rates):
+        return lg.estimate_seconds(units[name], protocol, 36, rates, window.DEFAULT_RATES["tiny"])
     # dispersion, cycle 1: 11 labeled x 3 epochs, 25 pooled x 3 tracked epochs, its acquisition
-    assert lg.estimate_seconds(units["dispersion/seed0/cycle1"], protocol, 36, rates) == pytest.approx(
-        1.25 * (2.76 + 0.01 * 33 + 0.001 * 75 + 1.0))
+    assert estimate("dispersion/seed0/cycle1", rates) == pytest.approx(1.25 * (2.76 + 0.01 * 33 + 0.001 * 75 + 1.0))
     # random, cycle 1: the last epoch tracked only; random's acquisition never measured: the default 1 s
-    assert lg.estimate_seconds(units["random/seed0/cycle1"], protocol, 36, rates) == pytest.approx(
-        1.25 * (2.76 + 0.01 * 33 + 0.001 * 25 + 1.0))
+    assert estimate("random/seed0/cycle1", rates) == pytest.approx(1.25 * (2.76 + 0.01 * 33 + 0.001 * 25 + 1.0))
     # the last cycle and the all-data run: no pool, no acquisition
-    assert lg.estimate_seconds(units["random/seed0/cycle2"], protocol, 36, rates) == pytest.approx(
-        1.25 * (2.76 + 0.01 * 45))
-    assert lg.estimate_seconds(units["alldata/seed0"], protocol, 36, {}) == pytest.approx(1.25 * (2.0 + 1e-3 * 108))
+    assert estimate("random/seed0/cycle2", rates) == pytest.approx(1.25 * (2.76 + 0.01 * 45))
+    assert estimate("alldata/seed0", {}) == pytest.approx(1.25 * (2.0 + 1e-3 * 108))
+
+
+def test_the_plan_counts_windows_as_run_fills_them():
+    protocol = window.make_protocol("tiny", "float32", 36)
+    units = lg.all_units(protocol)  # cycle0, dispersion and random cycle 1, then cycle 2, then all data
+    assert window.windows_needed(units, lambda unit: 10, 25, protocol) == (3, None)
+    # a unit that fits no window stops the count there, and is named
+    slow = lambda unit: 30 if unit.name == "random/seed0/cycle1" else 10  # noqa: E731
+    assert window.windows_needed(units, slow, 25, protocol) == (1, units[2])
 
 
 def test_one_window_fills_a_ledger_of_small_files_and_a_report(uninterrupted, image_folder):
@@ -160,6 +168,28 @@ def test_a_window_killed_mid_unit_loses_only_that_unit_and_the_next_window_goes_
     call("merge", rest, "--ledger", ledger, "--report-out", tmp_path / "report")
     assert results(ledger) == results(uninterrupted[0])  # the same as one uninterrupted window
     assert (tmp_path / "report" / "learning_curves.csv").read_text() == (uninterrupted[2] / "learning_curves.csv").read_text()
+
+
+def test_a_unit_the_deadline_cuts_is_recorded_and_raises_its_rate(tmp_path, image_folder, monkeypatch):
+    ledger, work = start_ledger(tmp_path, image_folder)
+    (ledger / "rates.json").write_text(json.dumps({"train_overhead_s": 0.1, "acquire_s": {"dispersion": 0.1,
+                                                                                          "random": 0.1}}))
+    real = window.acquire
+
+    def slow(*args):  # an acquisition far slower than its rate says, like VAAL never timed
+        time.sleep(60)
+        return real(*args)
+    monkeypatch.setattr(window, "acquire", slow)
+    archive = run_window(ledger, work, image_folder, tmp_path / "out", minutes=0.05)  # 3 s
+    manifest = archive_units(archive)
+    cut = manifest["ran_out"]
+    assert manifest["units"] == [] and manifest["stopped"].startswith("ran out of time in unit cycle0/seed0 (acquire")
+    assert (cut["unit"], cut["phase"], cut["method"]) == ("cycle0/seed0", "acquire", "dispersion")
+    assert 0 < cut["seconds"] < 3
+    call("merge", archive, "--ledger", ledger, "--no-report")
+    rates = json.loads((ledger / "rates.json").read_text())
+    assert rates["acquire_s"] == {"dispersion": cut["seconds"]} and "train_s_per_image_epoch" not in rates
+    assert lg.pending_units(ledger, lg.read_protocol(ledger))[0].name == "cycle0/seed0"
 
 
 def rewrite(archive, target, change):
