@@ -2,25 +2,27 @@
 
     python window.py init [--tiny] --data DATA [--ledger L] [--precision bf16|float32]
     python window.py run --data DATA --minutes M --out OUT [--ledger L] [--work W] [--device D]
-    python window.py merge OUT/window.tar [--ledger L] [--report-out R]
+    python window.py plan [--ledger L] [--minutes M]
+    python window.py merge OUT/window.tar [--ledger L] [--report-out R] [--no-report]
 
-init   reads DATA (a CIFAR-10 JPEG archive .tar.gz or an ImageFolder folder) and writes the ledger's
-       protocol.json (run_all.sh's settings plus this file's PROTOCOLS entry, the dataset's
-       fingerprint) and each seed's initial set, initial/seed<S>/{universe,labeled}.npy.
+init   reads DATA (an image folder with train/ and test/, or a .tar.gz of one: the CIFAR-10 JPEG
+       archive) and writes the ledger's protocol.json (run_all.sh's settings, this file's PROTOCOLS
+       entry as "window", the dataset's fingerprint) and each seed's initial set,
+       initial/seed<S>/{universe,labeled}.npy, drawn as data.py initial draws it.
 run    reads the ledger (ledger.py) and DATA; rebuilds a run_all.sh tree under W/tree; then takes the
        pending units in ledger.all_units' order (cycle by cycle, methods in the protocol's order,
-       the all-data runs last), never starting one its estimate (ledger rates.json, else the
-       protocol's default rates) says cannot finish in the minutes left. Each unit calls train.py
-       and acquire.py in this process (as run_all.sh calls them; one CUDA start-up per window) and
-       checks.py on its chain. After each unit, OUT/window.tar is rewritten atomically with every
-       finished unit's small files and window.json (their timings, why the window stopped): a
-       window killed mid-unit loses only that unit. Logs: W/logs/<unit>.log.
-merge  reads an archive from `run`; checks every unit against the ledger (inputs present, the
-       training made from the ledger's labeled set and settings, the acquisition from that
-       training; a unit already in the ledger must be byte for byte the same) and refuses the whole
-       archive at the first contradiction; writes the units into the ledger, windows.json and
-       rates.json; rebuilds the tree (under R/.tree, removed after), checks every chain (checks.py)
-       and runs report.py on it into R (default: the ledger's parent folder).
+       the all-data runs last), never starting one that its estimate (schedule.py: the ledger's
+       rates.json, else DEFAULT_RATES) says cannot finish in the minutes left. Each unit calls
+       train.py and acquire.py in this process, with run_all.sh's arguments (one CUDA start-up per
+       window), and checks.py on its chain. After each unit, OUT/window.tar is rewritten atomically
+       with every finished unit's small files and window.json (their timings, why the window
+       stopped): a window killed mid-unit loses only that unit. A unit still running at the
+       deadline (M minutes less --reserve) is stopped, and how long its phase ran is recorded.
+       Logs: W/logs/<unit>.log.
+plan   prints the units done and left per cycle, the GPU time left and the windows it takes.
+merge  window_merge.py: checks the archive's units against the ledger, refuses the whole archive
+       at the first contradiction, else adds them, updates windows.json and rates.json, checks
+       every chain (checks.py) and runs report.py into R (default: the ledger's parent folder).
 """
 import argparse
 import contextlib
@@ -30,7 +32,6 @@ import shutil
 import signal
 import sys
 import tarfile
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,6 +39,8 @@ from pathlib import Path
 import numpy as np
 
 import ledger as lg
+import schedule
+import window_merge
 from files import FileError, exit_with_error, save_json, save_npy
 
 # The protocols, in one place. "paper": Table 1 and Fig. 4 (section 4.1: CIFAR-10, ResNet-18 width
@@ -96,7 +99,7 @@ def dataset_folder(source, work):
         return f"folder:{source.resolve()}"
     if not source.is_file() or not source.name.endswith((".tar.gz", ".tgz", ".tar")):
         raise FileError(f"--data: expected an image folder or a .tar.gz archive of one, got {source}")
-    name = source.name.removesuffix(".gz").removesuffix(".tgz").removesuffix(".tar")
+    name = next(source.name[:-len(s)] for s in (".tar.gz", ".tgz", ".tar") if source.name.endswith(s))
     folder = Path(work) / "data" / name
     if not (folder / ".unpacked").is_file():
         shutil.rmtree(folder, ignore_errors=True)
@@ -160,7 +163,7 @@ class Window:
         self.ledger, self.work = Path(args.ledger), Path(args.work)
         self.tree = self.work / "tree"
         self.out = Path(args.out) / ARCHIVE
-        self.rates = lg.read_rates(self.ledger)
+        self.rates = schedule.read_rates(self.ledger)
         self.n_universe = len(lg.initial_sets(self.ledger, protocol["seeds"][0])[0])
         self.units, self.stopped, self.ran_out = [], "running", None
         self.setup_seconds = None
@@ -177,8 +180,8 @@ class Window:
 
     def estimate(self, unit):
         """From the ledger's rates and this window's own measurements, the larger of each."""
-        rates = lg.combined_rates(self.rates, lg.measured_rates([{"units": self.units}]))
-        return lg.estimate_seconds(unit, self.protocol, self.n_universe, rates, DEFAULT_RATES[self.protocol["name"]])
+        rates = schedule.combined_rates(self.rates, schedule.measured_rates([{"units": self.units}]))
+        return schedule.estimate_seconds(unit, self.protocol, self.n_universe, rates, DEFAULT_RATES[self.protocol["name"]])
 
     def pack(self):
         """OUT/window.tar with window.json and every finished unit's files, replaced atomically."""
@@ -202,24 +205,6 @@ def add_member(tar, name, data):
     tar.addfile(info, io.BytesIO(data))
 
 
-def frontier(pending, protocol):
-    """The pending units of the earliest unfinished cycle, in order."""
-    first = min(lg.stage(u, protocol) for u in pending)
-    return [u for u in pending if lg.stage(u, protocol) == first]
-
-
-def next_unit(pending, estimate, seconds_left, protocol):
-    """The first pending unit of the earliest unfinished cycle that fits in the time left, with its
-    estimate; (None, the first one's estimate) when none fits: later cycles wait for it."""
-    if not pending:
-        return None, 0.0
-    for unit in frontier(pending, protocol):
-        seconds = estimate(unit)
-        if seconds <= seconds_left:
-            return unit, seconds
-    return None, estimate(frontier(pending, protocol)[0])
-
-
 def run(args):
     ledger = Path(args.ledger)
     protocol = lg.read_protocol(ledger)
@@ -229,7 +214,7 @@ def run(args):
     window.setup_seconds = round(time.monotonic() - window.start, 1)
     window.pack()
     while True:
-        unit, seconds = next_unit(window.pending(), window.estimate, window.seconds_left(), protocol)
+        unit, seconds = schedule.next_unit(window.pending(), window.estimate, window.seconds_left(), protocol)
         if unit is None:
             window.stopped = (f"next unit {window.pending()[0].name} needs about {seconds:.0f} s, "
                               f"{window.seconds_left():.0f} s left") if window.pending() else "every unit finished"
@@ -359,9 +344,9 @@ def plan(args):
     ledger's rates (measured where rates.json has them, else the protocol's defaults)."""
     ledger = Path(args.ledger)
     protocol = lg.read_protocol(ledger)
-    rates, defaults = lg.read_rates(ledger), DEFAULT_RATES[protocol["name"]]
+    rates, defaults = schedule.read_rates(ledger), DEFAULT_RATES[protocol["name"]]
     n_universe = len(lg.initial_sets(ledger, protocol["seeds"][0])[0])
-    estimate = lambda unit: lg.estimate_seconds(unit, protocol, n_universe, rates, defaults)  # noqa: E731
+    estimate = lambda unit: schedule.estimate_seconds(unit, protocol, n_universe, rates, defaults)  # noqa: E731
     pending = lg.pending_units(ledger, protocol)
     for stage in range(protocol["cycles"] + 2):
         units = [u for u in lg.all_units(protocol) if lg.stage(u, protocol) == stage]
@@ -376,110 +361,9 @@ def plan(args):
           f"(estimates, safety factor 1.25 included; measured: {', '.join(measured) or 'nothing'}; "
           f"defaults: {', '.join(unmeasured) or 'none'})")
     usable = 60 * args.minutes - args.reserve - rates.get("window_setup_s", defaults["window_setup_s"])
-    windows, never = windows_needed(pending, estimate, usable, protocol)
+    windows, never = schedule.windows_needed(pending, estimate, usable, protocol)
     print(f"windows of {args.minutes:g} min: {windows}" + (f"; {never.name} fits none ({estimate(never):.0f} s)"
                                                           if never else ""))
-
-
-def windows_needed(pending, estimate, usable, protocol):
-    """(how many windows of `usable` seconds the units take, taken as `run` takes them; the unit
-    that fits no window, or None)."""
-    pending, windows = list(pending), 0
-    while pending:
-        unit, _ = next_unit(pending, estimate, usable, protocol)
-        if unit is None:
-            return windows, frontier(pending, protocol)[0]
-        windows, left = windows + 1, usable
-        while unit is not None:
-            pending.remove(unit)
-            left -= estimate(unit)
-            unit, _ = next_unit(pending, estimate, left, protocol)
-    return windows, None
-
-
-# ---- merge ------------------------------------------------------------------------------------------
-
-def read_archive(path):
-    """(window.json, {ledger path: bytes}) of an archive `run` wrote; refuses anything else."""
-    try:
-        with tarfile.open(path) as tar:
-            members = tar.getmembers()
-            if any(not m.isfile() or m.name.startswith("/") or ".." in m.name.split("/") for m in members):
-                raise FileError(f"{path}: holds something other than plain files inside the ledger")
-            files = {m.name: tar.extractfile(m).read() for m in members}
-    except (OSError, tarfile.TarError) as e:
-        raise FileError(f"{path}: not a readable archive of window.py run ({e})") from None
-    if "window.json" not in files:
-        raise FileError(f"{path}: no window.json; not an archive of window.py run")
-    return json.loads(files.pop("window.json")), files
-
-
-def merge(args):
-    ledger = Path(args.ledger)
-    protocol = lg.read_protocol(ledger)
-    manifest, files = read_archive(args.archive)
-    if manifest.get("protocol") != protocol:
-        raise FileError(f"{args.archive}: made under another protocol than {ledger}/protocol.json; nothing merged")
-    fingerprint = json.loads((ledger / "protocol.json").read_text())["dataset_fingerprint"]
-    units = [unit_by_name(protocol, u["name"]) for u in manifest["units"]]
-    expected = {p for u in units for p in lg.unit_files(u, protocol)}
-    if set(files) - expected:
-        raise FileError(f"{args.archive}: {sorted(set(files) - expected)[0]} belongs to no unit of window.json")
-    with tempfile.TemporaryDirectory() as staging:  # the whole archive is checked before the ledger changes
-        shutil.copytree(ledger, Path(staging) / "ledger")
-        added = lg.merge_units(Path(staging) / "ledger", protocol, units, files, fingerprint)
-    for unit in units:
-        if unit.name in added:
-            for path in lg.unit_files(unit, protocol):
-                lg.write_bytes(ledger / path, files[path])
-    record_window(ledger, manifest, added)
-    print(f"{ledger}: merged {len(added)} unit(s) ({len(units) - len(added)} already there); "
-          f"window: {manifest.get('stopped')}")
-    check_and_report(ledger, protocol, Path(args.report_out or ledger.parent), args.report)
-
-
-def unit_by_name(protocol, name):
-    for unit in lg.all_units(protocol):
-        if unit.name == name:
-            return unit
-    raise FileError(f"window.json: unit {name!r} is not in the protocol")
-
-
-def record_window(ledger, manifest, added):
-    """windows.json gains the window's record once (its new units' timings, and what ran out if
-    anything did: a lower bound learnt even when no unit finished); rates.json follows."""
-    windows = lg.read_windows(ledger)
-    record = {k: manifest.get(k) for k in ("started", "device", "seconds", "setup_seconds", "stopped", "ran_out")}
-    record["units"] = [u for u in manifest["units"] if u["name"] in added]
-    seen = any(w.get("started") == record["started"] and w.get("seconds") == record["seconds"] for w in windows)
-    if (added or record["ran_out"]) and not seen:
-        windows.append(record)
-    lg.save_rates(ledger, windows)
-
-
-def check_and_report(ledger, protocol, report_out, report=True):
-    """Rebuild the tree, check every chain (checks.py), run report.py on it into report_out."""
-    import subprocess
-
-    import checks
-
-    with tempfile.TemporaryDirectory() as scratch:
-        tree = Path(scratch) / ledger.resolve().parent.name
-        lg.rebuild(ledger, tree, protocol)
-        n_universe = len(lg.initial_sets(ledger, protocol["seeds"][0])[0])
-        for seed in protocol["seeds"]:
-            for method in protocol["methods"]:
-                checks.check_chain(tree / "initial" / f"seed{seed}", tree / method / f"seed{seed}",
-                                   lg.budget(protocol, n_universe))
-        print(f"{ledger}: every chain checked (checks.py)")
-        if not report or not lg.read_windows(ledger):
-            print("report: not run" if lg.read_windows(ledger) else "report: nothing trained yet")
-            return
-        report = subprocess.run([sys.executable, str(Path(__file__).with_name("report.py")), str(tree),
-                                 "--out", str(report_out)], capture_output=True, text=True)
-        print(report.stdout, end="")
-        if report.returncode != 0:
-            raise FileError(f"report.py failed: {report.stderr.strip().splitlines()[-1:]}")
 
 
 # ---- command line -----------------------------------------------------------------------------------
@@ -513,7 +397,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        {"init": init, "run": run, "plan": plan, "merge": merge}[args.command](args)
+        {"init": init, "run": run, "plan": plan, "merge": window_merge.merge}[args.command](args)
     except FileError as e:
         exit_with_error(e)
 

@@ -14,6 +14,7 @@ import pytest
 from conftest import ROOT
 
 import ledger as lg
+import schedule
 import window
 
 TINY_UNITS = ["cycle0/seed0", "dispersion/seed0/cycle1", "random/seed0/cycle1", "dispersion/seed0/cycle2",
@@ -83,11 +84,11 @@ def test_a_unit_that_does_not_fit_is_never_started_and_later_cycles_wait():
     pending = [units[n] for n in ("dispersion/seed0/cycle1", "random/seed0/cycle1", "dispersion/seed0/cycle2")]
     seconds = {"dispersion/seed0/cycle1": 100, "random/seed0/cycle1": 60, "dispersion/seed0/cycle2": 10}
     estimate = lambda unit: seconds[unit.name]  # noqa: E731
-    assert window.next_unit(pending, estimate, 120, protocol) == (units["dispersion/seed0/cycle1"], 100)
-    assert window.next_unit(pending, estimate, 80, protocol) == (units["random/seed0/cycle1"], 60)
+    assert schedule.next_unit(pending, estimate, 120, protocol) == (units["dispersion/seed0/cycle1"], 100)
+    assert schedule.next_unit(pending, estimate, 80, protocol) == (units["random/seed0/cycle1"], 60)
     # cycle 2's unit would fit, but cycle 1 is unfinished: every method reaches cycle C first
-    assert window.next_unit(pending, estimate, 50, protocol) == (None, 100)
-    assert window.next_unit([], estimate, 50, protocol) == (None, 0.0)
+    assert schedule.next_unit(pending, estimate, 50, protocol) == (None, 100)
+    assert schedule.next_unit([], estimate, 50, protocol) == (None, 0.0)
 
 
 def test_estimates_come_from_the_largest_measured_rates_else_the_defaults():
@@ -99,11 +100,11 @@ def test_estimates_come_from_the_largest_measured_rates_else_the_defaults():
                {"units": [{"trainings": [{"n_labeled": 10, "n_pool": 20, "epochs": 1, "tracked": 0, "seconds": 1.0,
                                           "seconds_train": 0.05, "seconds_pool": 0.0}],
                            "acquisitions": [{"method": "dispersion", "seconds": 0.5}]}]}]
-    rates = lg.measured_rates(windows)
+    rates = schedule.measured_rates(windows)
     assert rates == {"train_s_per_image_epoch": 0.01, "pool_s_per_image_pass": 0.001, "train_overhead_s": 2.76,
                      "acquire_s": {"dispersion": 1.0}}
     def estimate(name, rates):
-        return lg.estimate_seconds(units[name], protocol, 36, rates, window.DEFAULT_RATES["tiny"])
+        return schedule.estimate_seconds(units[name], protocol, 36, rates, window.DEFAULT_RATES["tiny"])
     # dispersion, cycle 1: 11 labeled x 3 epochs, 25 pooled x 3 tracked epochs, its acquisition
     assert estimate("dispersion/seed0/cycle1", rates) == pytest.approx(1.25 * (2.76 + 0.01 * 33 + 0.001 * 75 + 1.0))
     # random, cycle 1: the last epoch tracked only; random's acquisition never measured: the default 1 s
@@ -116,10 +117,10 @@ def test_estimates_come_from_the_largest_measured_rates_else_the_defaults():
 def test_the_plan_counts_windows_as_run_fills_them():
     protocol = window.make_protocol("tiny", "float32", 36)
     units = lg.all_units(protocol)  # cycle0, dispersion and random cycle 1, then cycle 2, then all data
-    assert window.windows_needed(units, lambda unit: 10, 25, protocol) == (3, None)
+    assert schedule.windows_needed(units, lambda unit: 10, 25, protocol) == (3, None)
     # a unit that fits no window stops the count there, and is named
     slow = lambda unit: 30 if unit.name == "random/seed0/cycle1" else 10  # noqa: E731
-    assert window.windows_needed(units, slow, 25, protocol) == (1, units[2])
+    assert schedule.windows_needed(units, slow, 25, protocol) == (1, units[2])
 
 
 def test_one_window_fills_a_ledger_of_small_files_and_a_report(uninterrupted, image_folder):
