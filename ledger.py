@@ -18,6 +18,9 @@ A cycle's labeled set is not stored: it is the previous cycle's plus labeled_sel
 A unit is what one window does without leaving weights behind: the shared cycle 0 of a seed and
 every method's first acquisition from it; one method's cycle C (1 <= C < CYCLES) and its
 acquisition of cycle C+1; a chain's last cycle (trained, evaluated, no acquisition); an all-data run.
+A method in the protocol's "acquire_alone" (VAAL) reads only the labeled set, the pool and the
+images, never the trained network (baselines/vaal.py), so its acquisition is a unit of its own,
+from the ledger's files: it then fits a window that it would not fit with a training.
 """
 import json
 import os
@@ -33,33 +36,50 @@ SHARED_CYCLE0 = "cycle0"
 
 @dataclass(frozen=True)
 class Unit:
-    kind: str       # "cycle0", "chain" or "alldata"
+    kind: str       # "cycle0", "chain", "acquire" or "alldata"
     seed: int
-    cycle: int = 0  # the cycle trained
+    cycle: int = 0  # the cycle trained; for "acquire", the cycle acquired
     method: str = ""
 
     @property
     def name(self):
-        if self.kind == "cycle0":
-            return f"cycle0/seed{self.seed}"
-        if self.kind == "alldata":
-            return f"alldata/seed{self.seed}"
-        return f"{self.method}/seed{self.seed}/cycle{self.cycle}"
+        if self.kind in ("cycle0", "alldata"):
+            return f"{self.kind}/seed{self.seed}"
+        chain = f"{self.method}/seed{self.seed}/cycle{self.cycle}"
+        return f"{chain}/acquisition" if self.kind == "acquire" else chain
 
 
 def all_units(protocol):
     """Every unit of the protocol in the order windows take them: cycle by cycle (every method
     reaches cycle C before any reaches C+1), within a cycle seed by seed, methods in the
-    protocol's order; the all-data runs last."""
-    seeds, methods = protocol["seeds"], protocol["methods"]
-    units = [Unit("cycle0", s) for s in seeds]
-    units += [Unit("chain", s, c, m) for c in range(1, protocol["cycles"] + 1) for s in seeds for m in methods]
+    protocol's order (an acquisition of its own right after its method's training); the all-data
+    runs last."""
+    seeds, methods, cycles = protocol["seeds"], protocol["methods"], protocol["cycles"]
+    alone = [m for m in methods if m in protocol["acquire_alone"]]
+    units = [u for s in seeds for u in [Unit("cycle0", s)] + [Unit("acquire", s, 1, m) for m in alone]]
+    for c in range(1, cycles + 1):
+        for s in seeds:
+            for m in methods:
+                units.append(Unit("chain", s, c, m))
+                if m in alone and c < cycles:
+                    units.append(Unit("acquire", s, c + 1, m))
     return units + [Unit("alldata", s) for s in seeds]
 
 
 def stage(unit, protocol):
-    """The cycle a unit belongs to; the all-data runs come after the last cycle."""
-    return protocol["cycles"] + 1 if unit.kind == "alldata" else unit.cycle
+    """The cycle a unit belongs to (an acquisition: the cycle it scores); the all-data runs come
+    after the last cycle."""
+    return protocol["cycles"] + 1 if unit.kind == "alldata" else unit.cycle - (unit.kind == "acquire")
+
+
+def requires(unit, protocol):
+    """The unit whose files this one starts from, or None."""
+    if unit.kind in ("cycle0", "alldata"):
+        return None
+    if unit.kind == "acquire" or unit.method not in protocol["acquire_alone"]:
+        trained = unit.cycle - 1  # the training it scores, or the one whose unit acquired its labeled set
+        return Unit("cycle0", unit.seed) if trained == 0 else Unit("chain", unit.seed, trained, unit.method)
+    return Unit("acquire", unit.seed, unit.cycle, unit.method)
 
 
 def run_dir(unit):
@@ -68,20 +88,29 @@ def run_dir(unit):
 
 
 def acquisitions(unit, protocol):
-    """[(method, folder of the acquired cycle)] a unit writes after its training."""
+    """[(method, folder of the acquired cycle)] a unit writes (after its training, if it trains)."""
+    alone = protocol["acquire_alone"]
     if unit.kind == "cycle0":
-        return [(m, f"{m}/seed{unit.seed}/cycle1") for m in protocol["methods"]]
-    if unit.kind == "chain" and unit.cycle < protocol["cycles"]:
+        return [(m, f"{m}/seed{unit.seed}/cycle1") for m in protocol["methods"] if m not in alone]
+    if unit.kind == "chain" and unit.cycle < protocol["cycles"] and unit.method not in alone:
         return [(unit.method, f"{unit.method}/seed{unit.seed}/cycle{unit.cycle + 1}")]
+    if unit.kind == "acquire":
+        return [(unit.method, f"{unit.method}/seed{unit.seed}/cycle{unit.cycle}")]
     return []
 
 
 def unit_files(unit, protocol):
     """The ledger paths a finished unit adds."""
-    files = [f"{run_dir(unit)}/config.json", f"{run_dir(unit)}/metrics.json"]
+    files = [] if unit.kind == "acquire" else [f"{run_dir(unit)}/config.json", f"{run_dir(unit)}/metrics.json"]
     for _, folder in acquisitions(unit, protocol):
         files += [f"{folder}/labeled_selected.npy", f"{folder}/labeled_config.json"]
     return files
+
+
+def scored_run(unit):
+    """The training folder an acquisition unit scores (the shared one for cycle 0)."""
+    trained = unit.cycle - 1
+    return f"cycle0/seed{unit.seed}" if trained == 0 else f"{unit.method}/seed{unit.seed}/cycle{trained}"
 
 
 def is_done(ledger, unit, protocol):
@@ -96,6 +125,10 @@ def is_done(ledger, unit, protocol):
 
 def pending_units(ledger, protocol):
     return [u for u in all_units(protocol) if not is_done(ledger, u, protocol)]
+
+
+def done_names(ledger, protocol):
+    return {u.name for u in all_units(protocol) if is_done(ledger, u, protocol)}
 
 
 # ---- sizes: what a unit trains, for the time estimates and the checks --------------------------------
@@ -140,27 +173,30 @@ def labeled_set(ledger, seed, method, cycle):
 
 # ---- a work tree in run_all.sh's layout, rebuilt from the ledger ----------------------------------
 
-def rebuild(ledger, tree, protocol):
+def rebuild(ledger, tree, protocol, data=None):
     """Write a run_all.sh tree at `tree` from the ledger: protocol.json, initial sets, every
-    finished training's config/metrics, every chain's labeled.npy per acquired cycle (previous +
-    labeled_selected.npy) with the acquisition's files, and the cycle0 links."""
+    finished training's config/metrics with its labeled.npy and pool.npy, every chain's labeled.npy
+    per acquired cycle (previous + labeled_selected.npy) with the acquisition's files, and the
+    cycle0 links. data: {"dataset": ..., "data_root": ...} replaces those of each config.json
+    copied into the tree (the paths of this machine, for acquire.py; the identity stays)."""
     ledger, tree = Path(ledger), Path(tree)
     copy_file(ledger / "protocol.json", tree / "protocol.json")
-    n_train = protocol["n_train"]
     for seed in protocol["seeds"]:
+        universe, initial = initial_sets(ledger, seed)
         for name in ("universe.npy", "labeled.npy"):
             copy_file(ledger / "initial" / f"seed{seed}" / name, tree / "initial" / f"seed{seed}" / name)
-        for folder in (f"cycle0/seed{seed}", f"alldata/seed{seed}"):
-            copy_training(ledger / folder, tree / folder)
+        copy_training(ledger / f"cycle0/seed{seed}", tree / f"cycle0/seed{seed}", initial, universe, protocol, data)
+        copy_training(ledger / f"alldata/seed{seed}", tree / f"alldata/seed{seed}", universe, universe, protocol, data)
         for method in protocol["methods"]:
-            rebuild_chain(ledger, tree, protocol, seed, method, n_train)
+            rebuild_chain(ledger, tree, protocol, seed, method, data)
 
 
-def rebuild_chain(ledger, tree, protocol, seed, method, n_train):
+def rebuild_chain(ledger, tree, protocol, seed, method, data):
     chain = tree / method / f"seed{seed}"
     chain.mkdir(parents=True, exist_ok=True)
     if not (chain / "cycle0").is_symlink():
         os.symlink(f"../../{SHARED_CYCLE0}/seed{seed}", chain / "cycle0")
+    universe = initial_sets(ledger, seed)[0]
     for cycle in range(1, protocol["cycles"] + 1):
         source = ledger / method / f"seed{seed}" / f"cycle{cycle}"
         if not (source / "labeled_selected.npy").is_file():
@@ -168,14 +204,22 @@ def rebuild_chain(ledger, tree, protocol, seed, method, n_train):
         for name in ("labeled_selected.npy", "labeled_config.json"):
             copy_file(source / name, chain / f"cycle{cycle}" / name)
         labeled = labeled_set(ledger, seed, method, cycle)
-        save_npy(chain / f"cycle{cycle}" / "labeled.npy", labeled.astype(index_dtype(n_train)))
-        copy_training(source, chain / f"cycle{cycle}")
+        save_npy(chain / f"cycle{cycle}" / "labeled.npy", labeled.astype(index_dtype(protocol["n_train"])))
+        copy_training(source, chain / f"cycle{cycle}", labeled, universe, protocol, data)
 
 
-def copy_training(source, target):
-    if (source / "metrics.json").is_file():
-        copy_file(source / "config.json", target / "config.json")
-        copy_file(source / "metrics.json", target / "metrics.json")
+def copy_training(source, target, labeled, universe, protocol, data):
+    """A finished training's config.json and metrics.json, with the labeled.npy and pool.npy that
+    train.py wrote beside them (pool = universe - labeled, sorted)."""
+    if not (source / "metrics.json").is_file():
+        return
+    config = load_json(source / "config.json")
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "config.json").write_bytes(json_bytes({**config, **data}) if data else (source / "config.json").read_bytes())
+    copy_file(source / "metrics.json", target / "metrics.json")
+    dtype = index_dtype(protocol["n_train"])
+    save_npy(target / "labeled.npy", labeled.astype(dtype))
+    save_npy(target / "pool.npy", np.setdiff1d(universe, labeled).astype(dtype))
 
 
 def copy_file(source, target):

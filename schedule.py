@@ -63,13 +63,14 @@ def rate(rates, defaults, key, method=None):
 def estimate_seconds(unit, protocol, n_universe, rates, defaults, safety=1.25):
     """Seconds a unit is expected to take: its training from per-image rates, plus its
     acquisitions, times a safety factor (the rates are the largest measured, not an upper bound)."""
-    step = lg.budget(protocol, n_universe)
-    n_labeled = n_universe if unit.kind == "alldata" else int(round(protocol["initial"] * n_universe)) + unit.cycle * step
-    n_pool = n_universe - n_labeled
-    seconds = (rate(rates, defaults, "train_overhead_s")
-               + rate(rates, defaults, "train_s_per_image_epoch") * n_labeled * protocol["epochs"]
-               + rate(rates, defaults, "pool_s_per_image_pass") * n_pool * lg.tracked_epochs(unit, protocol))
-    seconds += sum(rate(rates, defaults, None, m) for m, _ in lg.acquisitions(unit, protocol))
+    seconds = sum(rate(rates, defaults, None, m) for m, _ in lg.acquisitions(unit, protocol))
+    if unit.kind != "acquire":
+        step = lg.budget(protocol, n_universe)
+        n_labeled = n_universe if unit.kind == "alldata" else int(round(protocol["initial"] * n_universe)) + unit.cycle * step
+        seconds += (rate(rates, defaults, "train_overhead_s")
+                    + rate(rates, defaults, "train_s_per_image_epoch") * n_labeled * protocol["epochs"]
+                    + rate(rates, defaults, "pool_s_per_image_pass") * (n_universe - n_labeled)
+                    * lg.tracked_epochs(unit, protocol))
     return safety * seconds
 
 
@@ -88,37 +89,47 @@ def read_rates(ledger):
     return load_json(path) if path.is_file() else {"acquire_s": {}}
 
 
-def frontier(pending, protocol):
-    """The pending units of the earliest unfinished cycle, in order."""
-    first = min(lg.stage(u, protocol) for u in pending)
-    return [u for u in pending if lg.stage(u, protocol) == first]
+def runnable(pending, done, estimate, window_seconds, protocol):
+    """The pending units whose input unit is done and that fit a whole window; in order."""
+    ready = [u for u in pending if lg.requires(u, protocol) is None or lg.requires(u, protocol).name in done]
+    return [u for u in ready if estimate(u) <= window_seconds]
 
 
-def next_unit(pending, estimate, seconds_left, protocol):
-    """The first pending unit of the earliest unfinished cycle that fits in the time left, with its
-    estimate; (None, the first one's estimate) when none fits: later cycles wait for it."""
-    if not pending:
+def next_unit(pending, done, estimate, seconds_left, window_seconds, protocol):
+    """(the unit to start now, its estimate), or (None, the first waiting unit's estimate).
+
+    Among the units that can start (their input unit done) and fit a whole window, the first of the
+    earliest cycle that fits in the time left; later cycles wait for it. A unit that fits no
+    window does not hold back the others (run and plan name it)."""
+    units = runnable(pending, done, estimate, window_seconds, protocol)
+    if not units:
         return None, 0.0
-    for unit in frontier(pending, protocol):
+    first = min(lg.stage(u, protocol) for u in units)
+    frontier = [u for u in units if lg.stage(u, protocol) == first]
+    for unit in frontier:
         seconds = estimate(unit)
         if seconds <= seconds_left:
             return unit, seconds
-    return None, estimate(frontier(pending, protocol)[0])
+    return None, estimate(frontier[0])
 
 
-def windows_needed(pending, estimate, usable, protocol):
-    """(how many windows of `usable` seconds the units take, taken as `run` takes them; the unit
-    that fits no window, or None)."""
-    pending, windows = list(pending), 0
-    while pending:
-        unit, _ = next_unit(pending, estimate, usable, protocol)
+def too_long(pending, estimate, window_seconds):
+    """The pending units that fit no window of window_seconds."""
+    return [u for u in pending if estimate(u) > window_seconds]
+
+
+def windows_needed(pending, done, estimate, window_seconds, protocol):
+    """How many windows of `window_seconds` the pending units take, filled as `run` fills them
+    (units that fit no window, and those after them in their chain, are left out)."""
+    pending, done, windows = list(pending), set(done), 0
+    while True:
+        left = window_seconds
+        unit, seconds = next_unit(pending, done, estimate, left, window_seconds, protocol)
         if unit is None:
-            return windows, frontier(pending, protocol)[0]
-        windows, left = windows + 1, usable
+            return windows
+        windows += 1
         while unit is not None:
             pending.remove(unit)
-            left -= estimate(unit)
-            unit, _ = next_unit(pending, estimate, left, protocol)
-    return windows, None
-
-
+            done.add(unit.name)
+            left -= seconds
+            unit, seconds = next_unit(pending, done, estimate, left, window_seconds, protocol)

@@ -50,10 +50,10 @@ PROTOCOLS = {
     "paper": {"preset": "paper", "seeds": [0, 1, 2],
               "methods": ["dispersion", "random", "margin", "bald", "kcenter", "coreset", "vaal"],
               "initial": 0.1, "step": 0.05, "cycles": 4, "epochs": 100, "width": 64, "batch_size": 256,
-              "acquire_args": [], "precision": "bf16"},
+              "acquire_args": [], "acquire_alone": ["vaal"], "precision": "bf16"},
     "tiny": {"preset": "tiny", "seeds": [0], "methods": ["dispersion", "random"],
              "initial": 0.2, "step": 0.1, "cycles": 2, "epochs": 3, "width": 4, "batch_size": 8,
-             "acquire_args": [], "precision": "float32"},
+             "acquire_args": [], "acquire_alone": ["random"], "precision": "float32"},
 }
 # Seconds for the kinds no window has measured yet (not part of the protocol: better guesses never
 # invalidate a ledger). The paper's from the H200 (results/gpu-h200: cycle 0 in bf16 trained 5,000
@@ -178,6 +178,13 @@ class Window:
         done = {u["name"] for u in self.units}
         return [u for u in lg.pending_units(self.ledger, self.protocol) if u.name not in done]
 
+    def done(self):
+        return lg.done_names(self.ledger, self.protocol) | {u["name"] for u in self.units}
+
+    def window_seconds(self):
+        """The longest a unit may take: a whole window less its start-up and reserve."""
+        return 60 * self.args.minutes - self.args.reserve - (self.setup_seconds or 0)
+
     def estimate(self, unit):
         """From the ledger's rates and this window's own measurements, the larger of each."""
         rates = schedule.combined_rates(self.rates, schedule.measured_rates([{"units": self.units}]))
@@ -214,10 +221,11 @@ def run(args):
     window.setup_seconds = round(time.monotonic() - window.start, 1)
     window.pack()
     while True:
-        unit, seconds = schedule.next_unit(window.pending(), window.estimate, window.seconds_left(), protocol)
+        pending, done = window.pending(), window.done()
+        unit, seconds = schedule.next_unit(pending, done, window.estimate, window.seconds_left(),
+                                           window.window_seconds(), protocol)
         if unit is None:
-            window.stopped = (f"next unit {window.pending()[0].name} needs about {seconds:.0f} s, "
-                              f"{window.seconds_left():.0f} s left") if window.pending() else "every unit finished"
+            window.stopped = stop_reason(window, pending, done, seconds)
             break
         print(f"{unit.name}: starting (estimated {seconds:.0f} s, {window.seconds_left():.0f} s left)", flush=True)
         try:
@@ -240,6 +248,19 @@ def run(args):
         print(f"{unit.name}: done in {record['seconds']:.1f} s; {len(window.units)} unit(s) in {window.out}", flush=True)
     window.pack()
     print(f"window: {window.stopped}; {len(window.units)} unit(s) in {window.out}")
+
+
+def stop_reason(window, pending, done, seconds):
+    """Why the window takes no further unit, in one line."""
+    if not pending:
+        return "every unit finished"
+    never = schedule.too_long(pending, window.estimate, window.window_seconds())
+    waiting = [u for u in schedule.runnable(pending, done, window.estimate, window.window_seconds(),
+                                            window.protocol)]
+    reason = (f"next unit {waiting[0].name} needs about {seconds:.0f} s, {window.seconds_left():.0f} s left"
+              if waiting else "no unit can start")
+    return reason + (f"; {len(never)} unit(s) fit no window of this length, the first {never[0].name} "
+                     f"(about {window.estimate(never[0]):.0f} s)" if never else "")
 
 
 class OutOfTime(BaseException):
@@ -268,7 +289,7 @@ def prepare_tree(window, args):
 
     dataset = dataset_folder(args.data, window.work)
     shutil.rmtree(window.tree, ignore_errors=True)
-    lg.rebuild(window.ledger, window.tree, window.protocol)
+    lg.rebuild(window.ledger, window.tree, window.protocol, {"dataset": dataset, "data_root": str(window.work / "cache")})
     check_protocol(window.tree, run_all_settings(window.protocol), dataset, data.dataset_fingerprint(dataset))
     data.load_dataset(dataset, window.work / "cache")  # decoded and cached once, before the first unit
     return dataset
@@ -287,25 +308,34 @@ def run_unit(window, unit, dataset):
     import checks
 
     protocol, tree, start = window.protocol, window.tree, time.monotonic()
-    seed, universe = unit.seed, tree / "initial" / f"seed{unit.seed}" / "universe.npy"
-    run = tree / lg.run_dir(unit)
-    labeled = {"cycle0": tree / "initial" / f"seed{seed}" / "labeled.npy", "alldata": universe}.get(
-        unit.kind, run / "labeled.npy")
+    seed = unit.seed
     log = window.work / "logs" / (unit.name.replace("/", "_") + ".log")
     log.parent.mkdir(parents=True, exist_ok=True)
-    n_labeled = window.n_universe if unit.kind == "alldata" else len(np.load(labeled))
-    window.phase = {"phase": "train", "n_labeled": n_labeled, "n_pool": window.n_universe - n_labeled,
-                    "epochs": protocol["epochs"], "tracked": lg.tracked_epochs(unit, protocol), "since": time.monotonic()}
+    trainings, acquired = [], []
     with open(log, "w") as stream, contextlib.redirect_stdout(stream):
-        training = train(window.args, dataset, window.work / "cache", run, labeled, universe, unit, protocol)
-        acquired = []
+        if unit.kind != "acquire":
+            trainings.append(train_unit(window, unit, dataset))
+        scored = tree / (lg.scored_run(unit) if unit.kind == "acquire" else lg.run_dir(unit))
         for method, folder in lg.acquisitions(unit, protocol):
             window.phase = {"phase": "acquire", "method": method, "since": time.monotonic()}
             step = lg.budget(protocol, window.n_universe)
-            acquired.append(acquire(window.args, tree, unit, method, folder, step, protocol["acquire_args"]))
+            acquired.append(acquire(window.args, scored, tree / folder, unit.seed, method, step, protocol["acquire_args"]))
             checks.check_chain(tree / "initial" / f"seed{seed}", tree / method / f"seed{seed}", step)
-    return {"name": unit.name, "files": lg.unit_files(unit, protocol), "trainings": [training],
+    return {"name": unit.name, "files": lg.unit_files(unit, protocol), "trainings": trainings,
             "acquisitions": acquired, "seconds": round(time.monotonic() - start, 3)}
+
+
+def train_unit(window, unit, dataset):
+    """The unit's training (its phase recorded for the deadline); its sizes and seconds."""
+    tree, protocol = window.tree, window.protocol
+    universe = tree / "initial" / f"seed{unit.seed}" / "universe.npy"
+    run = tree / lg.run_dir(unit)
+    labeled = {"cycle0": tree / "initial" / f"seed{unit.seed}" / "labeled.npy", "alldata": universe}.get(
+        unit.kind, run / "labeled.npy")
+    n_labeled = len(np.load(labeled))
+    window.phase = {"phase": "train", "n_labeled": n_labeled, "n_pool": window.n_universe - n_labeled,
+                    "epochs": protocol["epochs"], "tracked": lg.tracked_epochs(unit, protocol), "since": time.monotonic()}
+    return train(window.args, dataset, window.work / "cache", run, labeled, universe, unit, protocol)
 
 
 def train(args, dataset, data_root, run, labeled, universe, unit, protocol):
@@ -325,13 +355,12 @@ def train(args, dataset, data_root, run, labeled, universe, unit, protocol):
             "seconds_train": metrics["seconds_train"], "seconds_pool": metrics["seconds_pool"]}
 
 
-def acquire(args, tree, unit, method, folder, step, acquire_args):
-    """acquire.py from the unit's run into the next cycle's labeled.npy, in this process; its seconds."""
+def acquire(args, scored, folder, seed, method, step, acquire_args):
+    """acquire.py on the scored run into folder/labeled.npy, in this process; its seconds."""
     import acquire as acquire_script
 
-    previous = tree / method / f"seed{unit.seed}" / f"cycle{unit.cycle}"
-    argv = ["--run", str(previous), "--method", method, "--budget", str(step), "--out", str(tree / folder / "labeled.npy"),
-            "--seed", str(unit.seed), "--device", args.device, "--resume", *acquire_args]
+    argv = ["--run", str(scored), "--method", method, "--budget", str(step), "--out", str(folder / "labeled.npy"),
+            "--seed", str(seed), "--device", args.device, "--resume", *acquire_args]
     start = time.monotonic()
     acquire_script.main(argv)
     return {"method": method, "seconds": round(time.monotonic() - start, 3)}
@@ -361,9 +390,13 @@ def plan(args):
           f"(estimates, safety factor 1.25 included; measured: {', '.join(measured) or 'nothing'}; "
           f"defaults: {', '.join(unmeasured) or 'none'})")
     usable = 60 * args.minutes - args.reserve - rates.get("window_setup_s", defaults["window_setup_s"])
-    windows, never = schedule.windows_needed(pending, estimate, usable, protocol)
-    print(f"windows of {args.minutes:g} min: {windows}" + (f"; {never.name} fits none ({estimate(never):.0f} s)"
-                                                          if never else ""))
+    done = lg.done_names(ledger, protocol)
+    windows = schedule.windows_needed(pending, done, estimate, usable, protocol)
+    never = schedule.too_long(pending, estimate, usable)
+    print(f"windows of {args.minutes:g} min ({usable:.0f} s for units): {windows}"
+          + (f"; {len(never)} unit(s) fit none, waiting with the units after them in their chains: "
+             f"{', '.join(u.name for u in never[:3])}{' ...' if len(never) > 3 else ''} "
+             f"(about {estimate(never[0]):.0f} s)" if never else ""))
 
 
 # ---- command line -----------------------------------------------------------------------------------

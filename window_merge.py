@@ -20,6 +20,7 @@ import ledger as lg
 import schedule
 from files import FileError
 
+
 def expected_identity(unit, protocol, labeled, universe, fingerprint):
     """The parts of a training's config.json identity the ledger fixes (train.py training_identity)."""
     from provenance import indices_sha256
@@ -32,25 +33,36 @@ def expected_identity(unit, protocol, labeled, universe, fingerprint):
 
 
 def unit_labeled(ledger, unit):
-    """The labeled set a unit trains on, from the ledger (its inputs must be there)."""
+    """The labeled set a unit trains on, or scores the pool of, from the ledger."""
     universe, initial = lg.initial_sets(ledger, unit.seed)
     if unit.kind == "alldata":
         return universe
-    if unit.kind == "cycle0":
-        return initial
-    return lg.labeled_set(ledger, unit.seed, unit.method, unit.cycle)
+    cycle = unit.cycle - 1 if unit.kind == "acquire" else unit.cycle
+    return initial if unit.kind == "cycle0" or cycle == 0 else lg.labeled_set(ledger, unit.seed, unit.method, cycle)
 
 
 def check_unit(ledger, unit, protocol, files, fingerprint):
     """Raise one FileError line unless the unit's files (ledger path -> bytes) are what the
     ledger's protocol and the unit's inputs in the ledger must give."""
-    from provenance import first_difference, indices_sha256
-
     universe = lg.initial_sets(ledger, unit.seed)[0]
     try:
         labeled = unit_labeled(ledger, unit)
-    except FileError as e:
+        if unit.kind == "acquire":  # scores a training the ledger holds
+            scored = json.loads((Path(ledger) / lg.scored_run(unit) / "config.json").read_text())
+    except (FileError, OSError) as e:
         raise FileError(f"unit {unit.name}: its inputs are not in the ledger ({e})") from None
+    if unit.kind == "acquire":
+        identity = scored.get("identity")
+    else:
+        identity = check_training(unit, protocol, files, labeled, universe, fingerprint)
+    for method, folder in lg.acquisitions(unit, protocol):
+        check_acquisition(unit, protocol, files, method, folder, identity, labeled, universe)
+
+
+def check_training(unit, protocol, files, labeled, universe, fingerprint):
+    """The training's identity, once checked against what the ledger asks for."""
+    from provenance import first_difference
+
     config = json.loads(files[f"{lg.run_dir(unit)}/config.json"])
     metrics = json.loads(files[f"{lg.run_dir(unit)}/metrics.json"])
     identity = config.get("identity") or {}
@@ -60,18 +72,25 @@ def check_unit(ledger, unit, protocol, files, fingerprint):
         raise FileError(f"unit {unit.name}: trained with {key} = {identity.get(key)!r}, the ledger needs {expected[key]!r}")
     if metrics.get("n_labeled") != len(labeled) or not isinstance(metrics.get("test_acc"), float):
         raise FileError(f"unit {unit.name}: metrics.json is not a finished training on {len(labeled)} labeled")
+    return identity
+
+
+def check_acquisition(unit, protocol, files, method, folder, identity, labeled, universe):
+    """An acquisition made by `method` from the training of `identity` on `labeled`: the budget's
+    worth of new, distinct indices of the universe."""
+    from provenance import first_difference, indices_sha256
+
     step = lg.budget(protocol, len(universe))
-    for method, folder in lg.acquisitions(unit, protocol):
-        made = (json.loads(files[f"{folder}/labeled_config.json"]).get("identity") or {})
-        wanted = {"method": method, "budget": step, "seed": unit.seed, "run_identity": identity,
-                  "run_labeled_sha256": indices_sha256(labeled)}
-        key = first_difference({k: made.get(k) for k in wanted}, wanted)
-        if key is not None:
-            raise FileError(f"{folder}/labeled_config.json: {key} = {made.get(key)!r}, the ledger needs {wanted[key]!r}")
-        selected = np.load(io.BytesIO(files[f"{folder}/labeled_selected.npy"]), allow_pickle=False)
-        if selected.shape != (step,) or np.unique(selected).size != step or np.isin(selected, labeled).any() \
-                or not np.isin(selected, universe).all():
-            raise FileError(f"{folder}/labeled_selected.npy: not {step} distinct new indices of the universe")
+    made = json.loads(files[f"{folder}/labeled_config.json"]).get("identity") or {}
+    wanted = {"method": method, "budget": step, "seed": unit.seed, "run_identity": identity,
+              "run_labeled_sha256": indices_sha256(labeled)}
+    key = first_difference({k: made.get(k) for k in wanted}, wanted)
+    if key is not None:
+        raise FileError(f"{folder}/labeled_config.json: {key} = {made.get(key)!r}, the ledger needs {wanted[key]!r}")
+    selected = np.load(io.BytesIO(files[f"{folder}/labeled_selected.npy"]), allow_pickle=False)
+    if selected.shape != (step,) or np.unique(selected).size != step or np.isin(selected, labeled).any() \
+            or not np.isin(selected, universe).all():
+        raise FileError(f"{folder}/labeled_selected.npy: not {step} distinct new indices of the universe")
 
 
 def merge_units(ledger, protocol, units, files, fingerprint):

@@ -17,8 +17,9 @@ import ledger as lg
 import schedule
 import window
 
-TINY_UNITS = ["cycle0/seed0", "dispersion/seed0/cycle1", "random/seed0/cycle1", "dispersion/seed0/cycle2",
-              "random/seed0/cycle2", "alldata/seed0"]
+# random's acquisitions are units of their own in the tiny protocol ("acquire_alone", as VAAL's in the paper's)
+TINY_UNITS = ["cycle0/seed0", "random/seed0/cycle1/acquisition", "dispersion/seed0/cycle1", "random/seed0/cycle1",
+              "random/seed0/cycle2/acquisition", "dispersion/seed0/cycle2", "random/seed0/cycle2", "alldata/seed0"]
 
 
 def call(*argv):
@@ -71,24 +72,34 @@ def uninterrupted(tmp_path_factory, image_folder):
 def test_units_go_cycle_by_cycle_in_the_protocols_method_order():
     protocol = window.make_protocol("paper", "bf16", 50000)
     names = [u.name for u in lg.all_units(protocol)]
-    assert names[:3] == ["cycle0/seed0", "cycle0/seed1", "cycle0/seed2"]
-    assert names[3:10] == [f"{m}/seed0/cycle1" for m in ("dispersion", "random", "margin", "bald", "kcenter",
-                                                          "coreset", "vaal")]
-    assert names[3 + 21] == "dispersion/seed0/cycle2" and names[-4] == "vaal/seed2/cycle4"
-    assert names[-3:] == ["alldata/seed0", "alldata/seed1", "alldata/seed2"] and len(names) == 3 + 7 * 3 * 4 + 3
+    assert names[:6] == ["cycle0/seed0", "vaal/seed0/cycle1/acquisition", "cycle0/seed1",
+                         "vaal/seed1/cycle1/acquisition", "cycle0/seed2", "vaal/seed2/cycle1/acquisition"]
+    assert names[6:14] == [f"{m}/seed0/cycle1" for m in ("dispersion", "random", "margin", "bald", "kcenter",
+                                                          "coreset", "vaal")] + ["vaal/seed0/cycle2/acquisition"]
+    assert names[6 + 24] == "dispersion/seed0/cycle2" and names[-4] == "vaal/seed2/cycle4"
+    assert names[-3:] == ["alldata/seed0", "alldata/seed1", "alldata/seed2"]
+    assert len(names) == 3 * (1 + 7 * 4 + 4 + 1) and len(set(names)) == len(names)  # + VAAL acquisitions 1-4
 
 
 def test_a_unit_that_does_not_fit_is_never_started_and_later_cycles_wait():
     protocol = window.make_protocol("paper", "bf16", 50000)
     units = {u.name: u for u in lg.all_units(protocol)}
     pending = [units[n] for n in ("dispersion/seed0/cycle1", "random/seed0/cycle1", "dispersion/seed0/cycle2")]
+    done = {"cycle0/seed0"}
     seconds = {"dispersion/seed0/cycle1": 100, "random/seed0/cycle1": 60, "dispersion/seed0/cycle2": 10}
     estimate = lambda unit: seconds[unit.name]  # noqa: E731
-    assert schedule.next_unit(pending, estimate, 120, protocol) == (units["dispersion/seed0/cycle1"], 100)
-    assert schedule.next_unit(pending, estimate, 80, protocol) == (units["random/seed0/cycle1"], 60)
+    assert schedule.next_unit(pending, done, estimate, 120, 500, protocol) == (units["dispersion/seed0/cycle1"], 100)
+    assert schedule.next_unit(pending, done, estimate, 80, 500, protocol) == (units["random/seed0/cycle1"], 60)
     # cycle 2's unit would fit, but cycle 1 is unfinished: every method reaches cycle C first
-    assert schedule.next_unit(pending, estimate, 50, protocol) == (None, 100)
-    assert schedule.next_unit([], estimate, 50, protocol) == (None, 0.0)
+    assert schedule.next_unit(pending, done, estimate, 50, 500, protocol) == (None, 100)
+    # a unit whose input is not done cannot start (here cycle0 of seed 0)
+    assert schedule.next_unit(pending, set(), estimate, 500, 500, protocol) == (None, 0.0)
+    # units that fit no window (here 90 s) hold back nobody; those after them in the chain wait
+    seconds.update({"dispersion/seed0/cycle1": 95, "random/seed0/cycle1": 91})
+    assert schedule.next_unit(pending, done, estimate, 500, 90, protocol) == (None, 0.0)
+    assert schedule.next_unit(pending + [units["margin/seed0/cycle1"]], done, lambda u: seconds.get(u.name, 20),
+                              500, 90, protocol) == (units["margin/seed0/cycle1"], 20)
+    assert schedule.next_unit([], done, estimate, 50, 500, protocol) == (None, 0.0)
 
 
 def test_estimates_come_from_the_largest_measured_rates_else_the_defaults():
@@ -107,8 +118,10 @@ def test_estimates_come_from_the_largest_measured_rates_else_the_defaults():
         return schedule.estimate_seconds(units[name], protocol, 36, rates, window.DEFAULT_RATES["tiny"])
     # dispersion, cycle 1: 11 labeled x 3 epochs, 25 pooled x 3 tracked epochs, its acquisition
     assert estimate("dispersion/seed0/cycle1", rates) == pytest.approx(1.25 * (2.76 + 0.01 * 33 + 0.001 * 75 + 1.0))
-    # random, cycle 1: the last epoch tracked only; random's acquisition never measured: the default 1 s
-    assert estimate("random/seed0/cycle1", rates) == pytest.approx(1.25 * (2.76 + 0.01 * 33 + 0.001 * 25 + 1.0))
+    # random, cycle 1: the last epoch tracked only, no acquisition (a unit of its own: random's never
+    # measured, the default 1 s)
+    assert estimate("random/seed0/cycle1", rates) == pytest.approx(1.25 * (2.76 + 0.01 * 33 + 0.001 * 25))
+    assert estimate("random/seed0/cycle2/acquisition", rates) == pytest.approx(1.25 * 1.0)
     # the last cycle and the all-data run: no pool, no acquisition
     assert estimate("random/seed0/cycle2", rates) == pytest.approx(1.25 * (2.76 + 0.01 * 45))
     assert estimate("alldata/seed0", {}) == pytest.approx(1.25 * (2.0 + 1e-3 * 108))
@@ -116,11 +129,12 @@ def test_estimates_come_from_the_largest_measured_rates_else_the_defaults():
 
 def test_the_plan_counts_windows_as_run_fills_them():
     protocol = window.make_protocol("tiny", "float32", 36)
-    units = lg.all_units(protocol)  # cycle0, dispersion and random cycle 1, then cycle 2, then all data
-    assert schedule.windows_needed(units, lambda unit: 10, 25, protocol) == (3, None)
-    # a unit that fits no window stops the count there, and is named
-    slow = lambda unit: 30 if unit.name == "random/seed0/cycle1" else 10  # noqa: E731
-    assert schedule.windows_needed(units, slow, 25, protocol) == (1, units[2])
+    units = lg.all_units(protocol)  # 8 units: 2 in cycle 0, 3 in cycle 1, 2 in cycle 2, all data
+    assert schedule.windows_needed(units, set(), lambda unit: 10, 25, protocol) == 4
+    # a unit that fits no window is left out with those after it in its chain; the others go on
+    slow = lambda unit: 30 if unit.name == "random/seed0/cycle1/acquisition" else 10  # noqa: E731
+    assert schedule.windows_needed(units, set(), slow, 25, protocol) == 2  # cycle0, dispersion x 2, all data
+    assert schedule.too_long(units, slow, 25) == [units[1]]
 
 
 def test_one_window_fills_a_ledger_of_small_files_and_a_report(uninterrupted, image_folder):
@@ -159,10 +173,12 @@ def test_a_window_killed_mid_unit_loses_only_that_unit_and_the_next_window_goes_
     call("merge", out / window.ARCHIVE, "--ledger", ledger, "--no-report")
     assert [u.name for u in lg.pending_units(ledger, lg.read_protocol(ledger))] == TINY_UNITS[len(kept):]
 
-    # a window too short for the next unit starts none and says why
+    # a window too short for any unit starts none and says why
     short = run_window(ledger, work, image_folder, tmp_path / "out2", minutes=0.001)
     manifest = archive_units(short)
-    assert manifest["units"] == [] and manifest["stopped"].startswith(f"next unit {TINY_UNITS[len(kept)]} needs")
+    assert manifest["units"] == [] and manifest["stopped"].startswith(
+        f"no unit can start; {len(TINY_UNITS) - len(kept)} unit(s) fit no window of this length, "
+        f"the first {TINY_UNITS[len(kept)]} (about ")
 
     rest = run_window(ledger, work, image_folder, tmp_path / "out3")
     assert [u["name"] for u in archive_units(rest)["units"]] == TINY_UNITS[len(kept):]
@@ -215,6 +231,33 @@ def merge_error(capsys, *argv):
     with pytest.raises(SystemExit):
         call("merge", *argv, "--no-report")
     return capsys.readouterr().err.strip()
+
+
+def first_units(archive, target, n):
+    """The archive of a window that ended after its first n units."""
+    with tarfile.open(archive) as tar:
+        manifest = json.loads(tar.extractfile("window.json").read())
+        manifest["units"] = manifest["units"][:n]
+        keep = {path for unit in manifest["units"] for path in unit["files"]}
+        with tarfile.open(target, "w") as new:
+            window.add_member(new, "window.json", json.dumps(manifest).encode())
+            for member in tar.getmembers():
+                if member.name in keep:
+                    new.addfile(member, tar.extractfile(member))
+    return target
+
+
+def test_an_acquisition_of_its_own_runs_from_the_ledger_alone(uninterrupted, tmp_path, image_folder):
+    """random's (like VAAL's) acquisition scores a training of an earlier window: the tree rebuilt
+    from the ledger (its labeled.npy, pool.npy and config.json) gives the same selection."""
+    ledger, archive, _ = uninterrupted
+    fresh = fresh_copy(ledger, tmp_path / "ledger")
+    call("merge", first_units(archive, tmp_path / "first.tar", 4), "--ledger", fresh, "--no-report")
+    assert [u.name for u in lg.pending_units(fresh, lg.read_protocol(fresh))] == TINY_UNITS[4:]
+    rest = run_window(fresh, tmp_path / "work", image_folder, tmp_path / "out")
+    assert [u["name"] for u in archive_units(rest)["units"]] == TINY_UNITS[4:]
+    call("merge", rest, "--ledger", fresh, "--no-report")
+    assert results(fresh) == results(ledger)
 
 
 def test_merge_refuses_an_archive_that_contradicts_the_ledger_and_merges_nothing(uninterrupted, tmp_path, capsys):
