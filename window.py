@@ -58,13 +58,16 @@ PROTOCOLS = {
 # Seconds for the kinds no window has measured yet (not part of the protocol: better guesses never
 # invalidate a ledger). The paper's from the H200 (results/gpu-h200: cycle 0 in bf16 trained 5,000
 # images x 100 epochs in 13.4 s and predicted 45,000 x 100 in 22.5 s, 40.4 s in all; BALD and
-# k-center 4.0 s, CoreSet 33.8 s), rounded up; the window's start-up (unpacking and decoding 60,000
-# JPEGs, CUDA) and VAAL at its official size were never timed there: 60 s and 420 s are guesses.
+# k-center 4.0 s, CoreSet 33.8 s), rounded up. Never timed there: the window's start-up (unpacking
+# and decoding 60,000 JPEGs, CUDA), 60 s, and VAAL at its official size (issue 28: "may be half"
+# of 2.5-3 h, i.e. 375-450 s per acquisition), 300 s: a guess that fits a window, so that a window
+# tries it; if it runs longer, the deadline stops it and records how long it ran, which then
+# plans the next windows (schedule.measured_rates), and `plan` says if it fits none.
 DEFAULT_RATES = {
     "paper": {"train_s_per_image_epoch": 3e-5, "pool_s_per_image_pass": 6e-6, "train_overhead_s": 15.0,
               "window_setup_s": 60.0, "acquire_other_s": 120.0,
               "acquire_s": {"dispersion": 5.0, "random": 5.0, "margin": 5.0, "bald": 10.0, "kcenter": 10.0,
-                            "coreset": 60.0, "vaal": 420.0}},
+                            "coreset": 60.0, "vaal": 300.0}},
     "tiny": {"train_s_per_image_epoch": 1e-3, "pool_s_per_image_pass": 1e-4, "train_overhead_s": 2.0,
              "window_setup_s": 2.0, "acquire_other_s": 1.0, "acquire_s": {}},
 }
@@ -384,7 +387,7 @@ def plan(args):
         print(f"{label:<9} {len(units) - len(left):3d} of {len(units):3d} units done; "
               f"left: about {sum(map(estimate, left)) / 60:6.1f} min")
     measured = sorted([k for k in rates if k != "acquire_s"] + list(rates.get("acquire_s", {})))
-    unmeasured = sorted([k for k in defaults if k not in rates and k != "acquire_s"]
+    unmeasured = sorted([k for k in defaults if k not in rates and k not in ("acquire_s", "acquire_other_s")]
                         + [m for m in protocol["methods"] if m not in rates.get("acquire_s", {})])
     print(f"left: {len(pending)} units, about {sum(map(estimate, pending)) / 3600:.2f} h of one GPU "
           f"(estimates, safety factor 1.25 included; measured: {', '.join(measured) or 'nothing'}; "
