@@ -56,7 +56,7 @@ def check_unit(ledger, unit, protocol, files, fingerprint):
     else:
         identity = check_training(unit, protocol, files, labeled, universe, fingerprint)
     for method, folder in lg.acquisitions(unit, protocol):
-        check_acquisition(unit, protocol, files, method, folder, identity, labeled, universe)
+        check_acquisition(ledger, unit, protocol, files, method, folder, identity, labeled, universe)
 
 
 def check_training(unit, protocol, files, labeled, universe, fingerprint):
@@ -75,15 +75,19 @@ def check_training(unit, protocol, files, labeled, universe, fingerprint):
     return identity
 
 
-def check_acquisition(unit, protocol, files, method, folder, identity, labeled, universe):
-    """An acquisition made by `method` from the training of `identity` on `labeled`: the budget's
-    worth of new, distinct indices of the universe."""
+def check_acquisition(ledger, unit, protocol, files, method, folder, identity, labeled, universe):
+    """An acquisition made by `method` from the training of `identity` on `labeled`, with the
+    options of the method's acquisitions already in the ledger (a changed default, such as another
+    BALD variant, is refused): the budget's worth of new, distinct indices of the universe."""
     from provenance import first_difference, indices_sha256
 
     step = lg.budget(protocol, len(universe))
     made = json.loads(files[f"{folder}/labeled_config.json"]).get("identity") or {}
     wanted = {"method": method, "budget": step, "seed": unit.seed, "run_identity": identity,
               "run_labeled_sha256": indices_sha256(labeled)}
+    earlier = recorded_options(ledger, method)  # every acquisition of a method runs with the same options
+    if earlier is not None:
+        wanted["options"] = earlier
     key = first_difference({k: made.get(k) for k in wanted}, wanted)
     if key is not None:
         raise FileError(f"{folder}/labeled_config.json: {key} = {made.get(key)!r}, the ledger needs {wanted[key]!r}")
@@ -91,6 +95,13 @@ def check_acquisition(unit, protocol, files, method, folder, identity, labeled, 
     if selected.shape != (step,) or np.unique(selected).size != step or np.isin(selected, labeled).any() \
             or not np.isin(selected, universe).all():
         raise FileError(f"{folder}/labeled_selected.npy: not {step} distinct new indices of the universe")
+
+
+def recorded_options(ledger, method):
+    """The options of the method's first acquisition in the ledger, or None when it has none."""
+    for path in sorted(Path(ledger).glob(f"{method}/seed*/cycle*/labeled_config.json")):
+        return (json.loads(path.read_text()).get("identity") or {}).get("options")
+    return None
 
 
 def merge_units(ledger, protocol, units, files, fingerprint):

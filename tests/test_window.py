@@ -288,3 +288,13 @@ def test_merge_refuses_an_archive_that_contradicts_the_ledger_and_merges_nothing
         return data
     error = merge_error(capsys, rewrite(archive, tmp_path / "repeated.tar", repeated), "--ledger", fresh)
     assert error == ("error: random/seed0/cycle2/labeled_selected.npy: not 4 distinct new indices of the universe")
+
+    def other_option(name, data):  # e.g. a window run after a method's default changed
+        if name == "dispersion/seed0/cycle2/labeled_config.json":
+            config = json.loads(data)
+            config["identity"]["options"]["dispersion_plus_one"] = True
+            return json.dumps(config).encode()
+        return data
+    error = merge_error(capsys, rewrite(archive, tmp_path / "option.tar", other_option), "--ledger", fresh)
+    assert error.startswith("error: dispersion/seed0/cycle2/labeled_config.json: options = {")
+    assert "'dispersion_plus_one': True" in error and "the ledger needs {" in error
