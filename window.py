@@ -241,7 +241,7 @@ def run(args):
                               f"the unit was estimated at {seconds:.0f} s)").replace("  ", " ")
             break
         except BaseException as e:  # the finished units still go out; this one is lost
-            window.stopped = f"unit {unit.name} failed: {type(e).__name__}: {e}"
+            window.stopped = f"unit {unit.name} failed: {type(e).__name__}: {e} (log: {log_path(window, unit)})"
             window.pack()
             raise
         finally:
@@ -312,7 +312,7 @@ def run_unit(window, unit, dataset):
 
     protocol, tree, start = window.protocol, window.tree, time.monotonic()
     seed = unit.seed
-    log = window.work / "logs" / (unit.name.replace("/", "_") + ".log")
+    log = log_path(window, unit)
     log.parent.mkdir(parents=True, exist_ok=True)
     trainings, acquired = [], []
     with open(log, "w") as stream, contextlib.redirect_stdout(stream):
@@ -326,6 +326,10 @@ def run_unit(window, unit, dataset):
             checks.check_chain(tree / "initial" / f"seed{seed}", tree / method / f"seed{seed}", step)
     return {"name": unit.name, "files": lg.unit_files(unit, protocol), "trainings": trainings,
             "acquisitions": acquired, "seconds": round(time.monotonic() - start, 3)}
+
+
+def log_path(window, unit):
+    return window.work / "logs" / (unit.name.replace("/", "_") + ".log")
 
 
 def train_unit(window, unit, dataset):
@@ -432,9 +436,11 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    from baselines.common import AcquisitionError
+
     try:
         {"init": init, "run": run, "plan": plan, "merge": window_merge.merge}[args.command](args)
-    except FileError as e:
+    except (FileError, AcquisitionError) as e:
         exit_with_error(e)
 
 

@@ -16,6 +16,7 @@ from conftest import ROOT
 import ledger as lg
 import schedule
 import window
+from files import FileError
 
 # random's acquisitions are units of their own in the tiny protocol ("acquire_alone", as VAAL's in the paper's)
 TINY_UNITS = ["cycle0/seed0", "random/seed0/cycle1/acquisition", "dispersion/seed0/cycle1", "random/seed0/cycle1",
@@ -231,6 +232,25 @@ def merge_error(capsys, *argv):
     with pytest.raises(SystemExit):
         call("merge", *argv, "--no-report")
     return capsys.readouterr().err.strip()
+
+
+def test_a_failing_unit_ends_the_window_with_one_error_line_and_its_archive(tmp_path, image_folder, monkeypatch,
+                                                                           capsys):
+    ledger, work = start_ledger(tmp_path, image_folder)
+    real, calls = window.acquire, []
+
+    def fails_second(*args):  # the second acquisition meets bad input
+        calls.append(args)
+        if len(calls) == 2:
+            raise FileError("labeled.npy: broken")
+        return real(*args)
+    monkeypatch.setattr(window, "acquire", fails_second)
+    with pytest.raises(SystemExit) as exit:
+        run_window(ledger, work, image_folder, tmp_path / "out")
+    assert exit.value.code == 2 and capsys.readouterr().err == "error: labeled.npy: broken\n"
+    manifest = archive_units(tmp_path / "out" / window.ARCHIVE)
+    assert [u["name"] for u in manifest["units"]] == TINY_UNITS[:1]  # cycle 0 went out; the failed unit did not
+    assert manifest["stopped"].startswith(f"unit {TINY_UNITS[1]} failed: FileError: labeled.npy: broken (log: ")
 
 
 def first_units(archive, target, n):
