@@ -32,7 +32,7 @@ def measured_rates(windows):
         cut = window.get("ran_out")  # a phase the deadline cut: it takes at least that long
         if cut and cut["phase"] == "acquire":
             raise_to(rates["acquire_s"], cut["method"], cut["seconds"])
-        elif cut:
+        elif cut and cut["phase"] == "train":
             raise_to(rates, "train_s_per_image_epoch", cut["seconds"] / (cut["n_labeled"] * cut["epochs"]))
     return rates
 

@@ -235,10 +235,10 @@ def run(args):
             alarm_at(window.deadline)
             record = run_unit(window, unit, dataset)
         except OutOfTime:  # the estimate was short: what ran out, and after how long, plans the next window
-            window.ran_out = ran_out(window.phase, unit)
-            window.stopped = (f"ran out of time in unit {unit.name} ({window.ran_out['phase']} "
-                              f"{window.ran_out.get('method', '')} after {window.ran_out['seconds']:.0f} s; "
-                              f"the unit was estimated at {seconds:.0f} s)").replace("  ", " ")
+            window.ran_out = cut = ran_out(window.phase, unit)
+            what = " ".join(filter(None, [cut["phase"], cut.get("method")]))
+            window.stopped = (f"ran out of time in unit {unit.name} ({what} after {cut['seconds']:.0f} s; "
+                              f"the unit was estimated at {seconds:.0f} s)")
             break
         except BaseException as e:  # the finished units still go out; this one is lost
             window.stopped = f"unit {unit.name} failed: {type(e).__name__}: {e} (log: {log_path(window, unit)})"
@@ -281,8 +281,10 @@ def alarm_at(deadline):
 def ran_out(phase, unit):
     """The record of a unit cut by the deadline: its phase and how long that phase had run (a lower
     bound on its time, which ledger.measured_rates uses)."""
+    if phase.get("unit") != unit.name:  # cut before its first phase began
+        return {"unit": unit.name, "phase": "start", "seconds": 0.0}
     record = {k: v for k, v in phase.items() if k != "since"}
-    return {**record, "unit": unit.name, "seconds": round(time.monotonic() - phase["since"], 3)}
+    return {**record, "seconds": round(time.monotonic() - phase["since"], 3)}
 
 
 def prepare_tree(window, args):
@@ -320,7 +322,7 @@ def run_unit(window, unit, dataset):
             trainings.append(train_unit(window, unit, dataset))
         scored = tree / (lg.scored_run(unit) if unit.kind == "acquire" else lg.run_dir(unit))
         for method, folder in lg.acquisitions(unit, protocol):
-            window.phase = {"phase": "acquire", "method": method, "since": time.monotonic()}
+            window.phase = {"unit": unit.name, "phase": "acquire", "method": method, "since": time.monotonic()}
             step = lg.budget(protocol, window.n_universe)
             acquired.append(acquire(window.args, scored, tree / folder, unit.seed, method, step, protocol["acquire_args"]))
             checks.check_chain(tree / "initial" / f"seed{seed}", tree / method / f"seed{seed}", step)
@@ -340,7 +342,7 @@ def train_unit(window, unit, dataset):
     labeled = {"cycle0": tree / "initial" / f"seed{unit.seed}" / "labeled.npy", "alldata": universe}.get(
         unit.kind, run / "labeled.npy")
     n_labeled = len(np.load(labeled))
-    window.phase = {"phase": "train", "n_labeled": n_labeled, "n_pool": window.n_universe - n_labeled,
+    window.phase = {"unit": unit.name, "phase": "train", "n_labeled": n_labeled, "n_pool": window.n_universe - n_labeled,
                     "epochs": protocol["epochs"], "tracked": lg.tracked_epochs(unit, protocol), "since": time.monotonic()}
     return train(window.args, dataset, window.work / "cache", run, labeled, universe, unit, protocol)
 
