@@ -282,6 +282,13 @@ def test_an_acquisition_of_its_own_runs_from_the_ledger_alone(uninterrupted, tmp
 
 def test_merge_refuses_an_archive_that_contradicts_the_ledger_and_merges_nothing(uninterrupted, tmp_path, capsys):
     ledger, archive, _ = uninterrupted
+    paper = tmp_path / "paper"
+    paper.mkdir()
+    (paper / "protocol.json").write_bytes((ROOT / window.DEFAULT_LEDGER / "protocol.json").read_bytes())
+    error = merge_error(capsys, archive, "--ledger", paper)
+    assert error == f"error: {archive}: made under another protocol than {paper}/protocol.json; nothing merged"
+    assert [p.name for p in paper.iterdir()] == ["protocol.json"]
+
     before = results(ledger)
     other = rewrite(archive, tmp_path / "other.tar", lambda name, data: data.replace(b'"seconds_test": ', b'"seconds_test": 1'))
     error = merge_error(capsys, other, "--ledger", ledger)
