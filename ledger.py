@@ -3,7 +3,7 @@
 A ledger folder has run_all.sh's layout (README, "Files a run writes") but only what outlives a
 window; weights and pool predictions never do:
   protocol.json                       run_all.sh's protocol record, plus "window": the protocol of
-                                      window.py (methods, seeds, precision, default rates)
+                                      window.py (methods, seeds, precision, sizes)
   rates.json                          measured seconds per unit kind, planning the next window
   windows.json                        one record per merged window: its units and their seconds
   initial/seed<S>/{universe,labeled}.npy          each seed's universe and initial labeled set
