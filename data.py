@@ -4,7 +4,7 @@ Active learning (paper, section 4.1): the universe is the set of training indice
 whole training set, or a random subset for quick runs); a random 10% of it is labeled first, drawn
 once per seed and shared by every method (draw_initial); the rest is the unlabeled pool.
 
-    python data.py initial --dataset D --seed S --out-dir DIR [--fraction 0.1] [--universe-size N]
+    python data.py initial --dataset D --seed S --out DIR [--fraction 0.1] [--universe-size N]
 writes DIR/universe.npy (the training indices taking part: all of them, or a random N) and
 DIR/labeled.npy (a random `fraction` of the universe); run_all.sh calls it once per seed.
 
@@ -22,6 +22,7 @@ horizontal flip (section 4.1), on whole batches of tensors on the device.
 import argparse
 import fcntl
 import hashlib
+import time
 import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -101,8 +102,12 @@ def load_dataset(name, data_root="./data", download=True):
         with _locked(cache):
             dataset = _read_cache(cache)  # a concurrent run may have built it while this one waited
             if dataset is None:
+                print(f"{name}: decoding the images into {cache}, once (later runs read it)", flush=True)
+                started = time.perf_counter()
                 dataset = decode()
                 _save_cache(cache, dataset)
+                print(f"{name}: {len(dataset.train_y):,} training and {len(dataset.test_y):,} test images "
+                      f"decoded in {time.perf_counter() - started:.0f} s", flush=True)
     return dataset
 
 
@@ -313,7 +318,7 @@ def _initial_command(args):
     if not 0 < args.fraction < 1:
         raise FileError(f"--fraction: expected a number in (0, 1), got {args.fraction}")
     universe, labeled = draw_initial(n_train, args.fraction, args.seed, args.universe_size)
-    out = Path(args.out_dir)
+    out = Path(args.out)
     kept = [keep_drawn(out / name, drawn, n_train) for name, drawn in (("universe.npy", universe), ("labeled.npy", labeled))]
     if all(kept):
         print(f"{out}: kept ({len(labeled)} labeled of {len(universe)}, as these settings draw them)")
@@ -329,7 +334,7 @@ def keep_drawn(path, drawn, n_train):
         return False
     if not np.array_equal(load_indices(path, n_train), drawn):
         raise FileError(f"{path}: differs from what --seed, --fraction and --universe-size draw now; "
-                        f"delete the folder to draw it again, or use another --out-dir")
+                        f"delete the folder to draw it again, or use another --out")
     return True
 
 
@@ -337,16 +342,17 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     initial = commands.add_parser("initial", help="draw the initial labeled set of one seed")
-    initial.add_argument("--dataset", required=True)
-    initial.add_argument("--data-root", default="./data")
-    initial.add_argument("--seed", type=int, required=True)
+    initial.add_argument("--dataset", required=True, help="cifar10, cifar100 or folder:PATH")
+    initial.add_argument("--data-root", default="./data", help="download and cache folder (default ./data)")
+    initial.add_argument("--seed", type=int, required=True,
+                         help="seeds the draw: run_all.sh passes the experiment's seed (or INITIAL_SEED)")
     initial.add_argument("--fraction", type=float, default=0.1,
                          help="initial labeled fraction (10%%, paper section 4.1)")
     initial.add_argument("--universe-size", type=int, default=None,
                          help="use a random subset of this many training images (quick runs); all of "
                               "them when the training set has fewer")
     initial.add_argument("--subset", help=argparse.SUPPRESS)  # the old name of --universe-size
-    initial.add_argument("--out-dir", required=True)
+    initial.add_argument("--out", required=True, help="folder to write universe.npy and labeled.npy into")
     args = parser.parse_args(argv)
     try:
         _initial_command(args)

@@ -167,7 +167,7 @@ train() {  # train RUN_DIR LABELED UNIVERSE SEED [extra train.py flags]: kept if
 initial_set() {  # initial_set SEED: the seed's universe and initial labeled set (checked if present)
   local seed=$1
   $PYTHON data.py initial --dataset "$DATASET" --data-root "$DATA_ROOT" --seed "${INITIAL_SEED:-$seed}" \
-    --fraction "$INITIAL" ${UNIVERSE_SIZE:+--universe-size "$UNIVERSE_SIZE"} --out-dir "$ROOT/initial/seed$seed"
+    --fraction "$INITIAL" ${UNIVERSE_SIZE:+--universe-size "$UNIVERSE_SIZE"} --out "$ROOT/initial/seed$seed"
 }
 
 shared_cycle0() {  # shared_cycle0 SEED: cycle 0, trained once per seed with the pool predicted after every epoch

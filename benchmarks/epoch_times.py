@@ -53,7 +53,7 @@ def run_row(run):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("runs", nargs="+", type=Path)
+    p.add_argument("runs", nargs="+", type=Path, help="train.py run folders")
     args = p.parse_args(argv)
     print(f"{'run':<60} {'epochs':>6} {'train s':>8} {'pool s':>8} {'epoch s':>8} {'ms/img':>7} {'labeled':>8} {'test %':>7}")
     for run in args.runs:

@@ -141,7 +141,7 @@ def cycle0(check, dataset, run, name, *extra):
     initial = tree / "initial" / "seed0"
     if not (initial / "labeled.npy").is_file():
         check.call("data.py", data.main, ["initial", "--dataset", dataset, "--data-root", data_root, "--seed", "0",
-                                          "--out-dir", initial])
+                                          "--out", initial])
     scale = ["--epochs", "2", "--width", "4", "--batch-size", "8"] if check.tiny else []
     seconds, output = check.call("train.py", train.main, [
         "--dataset", dataset, "--data-root", data_root, "--labeled", initial / "labeled.npy",

@@ -116,15 +116,17 @@ def conventional_epoch(model, optimizer, labeled, pool, mean, std, device, worke
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--width", type=int, default=16)
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default cpu)")
+    p.add_argument("--width", type=int, default=16, help="ResNet-18 base channels (default 16; the paper's: 64)")
     p.add_argument("--labeled", type=int, default=500, help="training images per epoch")
     p.add_argument("--pool", type=int, default=4500, help="pool images predicted per epoch")
     p.add_argument("--train-batch-size", type=int, default=64, help="train.py's batch size")
     p.add_argument("--pool-batch-size", type=int, default=None, help="train.py's (default: its own)")
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 64, 128, 256, 512])
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--skip-conventional", action="store_true")
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 64, 128, 256, 512],
+                   help="pool batch sizes to time")
+    p.add_argument("--repeats", type=int, default=3, help="timings per case; the median is reported")
+    p.add_argument("--skip-conventional", action="store_true",
+                   help="skip (3), the conventional DataLoader pipeline (the slowest)")
     p.add_argument("--workers", type=int, nargs="+", default=[0, 2],
                    help="DataLoader worker counts for (3); the faster one is compared")
     p.add_argument("--bf16", action="store_true", help="also time (1) and (2) under bfloat16 autocast")

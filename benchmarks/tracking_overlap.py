@@ -32,11 +32,11 @@ def recorded_rows(num_epochs, every=1, last=0):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run")
-    p.add_argument("--budget", type=int, default=250)
-    p.add_argument("--every", type=int, nargs="*", default=[2, 5])
-    p.add_argument("--last", type=int, nargs="*", default=[5, 10])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("run", help="a train.py run folder recorded after every epoch")
+    p.add_argument("--budget", type=int, default=250, help="pool samples to select (default 250)")
+    p.add_argument("--every", type=int, nargs="*", default=[2, 5], help="track-every values k to compare")
+    p.add_argument("--last", type=int, nargs="*", default=[5, 10], help="track-last values K to compare")
+    p.add_argument("--seed", type=int, default=0, help="tie-breaking seed (default 0)")
     args = p.parse_args()
     preds = np.load(Path(args.run) / "preds.npy")
     seconds_pool = json.loads((Path(args.run) / "metrics.json").read_text())["seconds_pool"]

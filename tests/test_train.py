@@ -136,6 +136,6 @@ def test_old_flag_names_are_refused_with_their_new_names(split, tmp_path):
                         "--out", tmp_path / "out", *TINY, check=False)
     assert result.returncode == 2 and "--subset was renamed --universe" in result.stderr
     result = run_script("data.py", "initial", "--dataset", split["dataset"], "--seed", "0", "--subset", "10",
-                        "--out-dir", tmp_path / "init", check=False)
+                        "--out", tmp_path / "init", check=False)
     assert result.returncode == 2 and "--subset was renamed --universe-size" in result.stderr
     assert not (tmp_path / "out").exists() and not (tmp_path / "init").exists()

@@ -48,7 +48,7 @@ def test_a_universe_larger_than_the_training_set_takes_all_of_it(split, tmp_path
     """The quick preset asks for 5,000 images; a folder of 36 takes all 36 (as an empty UNIVERSE_SIZE)."""
     def initial(out, *size):
         return run_script("data.py", "initial", "--dataset", split["dataset"], "--data-root", split["root"] / "cache",
-                          "--seed", "0", *size, "--out-dir", tmp_path / out).stdout
+                          "--seed", "0", *size, "--out", tmp_path / out).stdout
     assert "the training set has 36 images; all take part" in initial("capped", "--universe-size", "5000")
     initial("all")
     assert len(np.load(tmp_path / "all/universe.npy")) == 36
@@ -60,9 +60,20 @@ def test_train_finds_the_universe_beside_the_labeled_set(split, tmp_path):
     """The README's by-hand commands: data.py initial --universe-size writes universe.npy beside
     labeled.npy; leaving --universe out must not make the pool the whole training set."""
     run_script("data.py", "initial", "--dataset", split["dataset"], "--data-root", split["root"] / "cache",
-               "--seed", "0", "--universe-size", "20", "--out-dir", tmp_path / "init")
+               "--seed", "0", "--universe-size", "20", "--out", tmp_path / "init")
     result = run_script("train.py", "--dataset", split["dataset"], "--data-root", split["root"] / "cache",
                         "--labeled", tmp_path / "init/labeled.npy", "--out", tmp_path / "run", *TINY)
     assert "found beside --labeled" in result.stdout
     universe, labeled = np.load(tmp_path / "init/universe.npy"), np.load(tmp_path / "init/labeled.npy")
     np.testing.assert_array_equal(np.load(tmp_path / "run/pool.npy"), np.setdiff1d(universe, labeled))
+
+
+def test_decoding_a_dataset_says_so_once(image_folder, tmp_path):
+    def initial(out):
+        return run_script("data.py", "initial", "--dataset", f"folder:{image_folder}", "--data-root",
+                          tmp_path / "cache", "--seed", "0", "--out", tmp_path / out).stdout
+    first, second = initial("a"), initial("b")
+    assert "decoding the images into" in first
+    assert "36 training and 12 test images decoded in" in first
+    assert "decoding the images" not in second  # the cache is read
+
