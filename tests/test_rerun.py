@@ -199,3 +199,10 @@ def test_protocol_is_written_once_then_checked_and_a_named_change_is_recorded(tm
     assert recorded["settings"]["EPOCHS"] == "50" and recorded["changes"][0]["old"] == "100"
     with pytest.raises(FileError, match="EPOCHS is '50'"):
         check_protocol(tmp_path, settings, "cifar10", "fp")
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_device_cuda_without_a_gpu_is_one_line_on_the_console_before_any_work(image_folder, tmp_path):
+    code, stdout, stderr = run_all(f"folder:{image_folder}", tmp_path / "runs", "dispersion", DEVICE="cuda")
+    assert code == 2 and stdout == "" and stderr.startswith("error: DEVICE=cuda: no CUDA GPU")
+    assert len(stderr.splitlines()) == 1 and not any(tmp_path.iterdir())
