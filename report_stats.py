@@ -235,17 +235,28 @@ def relative_markdown(stats, n_seeds):
     return "\n".join(lines) + "\n"
 
 
+def aubc_span(pct):
+    """The x-range of an AUBC, from a chain's mean labeled share per cycle [C] (%): "10-30% labeled"."""
+    return "—" if np.isnan(pct[0]) or np.isnan(pct[-1]) else f"{pct[0]:g}-{pct[-1]:g}% labeled"
+
+
 def aubc_markdown(stats, n_seeds):
-    """The AUBC table: stats {method: chain_stats}, best first."""
+    """The AUBC table: stats {method: chain_stats}, best first, each with the labeled range it spans."""
     intro = ("Area under the budget curve (AUBC, as DeepAL+, Zhan et al. 2022, reports): test accuracy (%) "
              "integrated over the labeled share with the trapezoid rule, divided by that share's range (a flat "
              "curve at a% gives a%); per seed, over the seeds whose every cycle finished, then mean ± sample std.")
-    lines = [intro, "", "| method | seeds | AUBC (%) |", "| --- | --- | --- |"]
+    lines = [intro, "", "| method | seeds | AUBC (%) | over |", "| --- | --- | --- | --- |"]
     for method in sort_by_final({m: s["aubc"][0] for m, s in stats.items()}):
         s = stats[method]
         seeds = f"{n_seeds}" if s["complete"] == n_seeds else f"{s['complete']} of {n_seeds} complete"
-        lines.append(f"| {method} | {seeds} | {cell(*s['aubc'], n_seeds)} |")
+        lines.append(f"| {method} | {seeds} | {cell(*s['aubc'], n_seeds)} | {aubc_span(s['pct'])} |")
     return "\n".join(lines) + "\n"
+
+
+def aubc_header(stats, methods):
+    """ "AUBC (10-30% labeled)" when the methods' AUBCs share one range, else a pointer to the AUBC table."""
+    spans = {aubc_span(stats[m]["pct"]) for m in methods}
+    return f"AUBC ({spans.pop()})" if len(spans) == 1 else "AUBC (over each method's range: AUBC table)"
 
 
 def paired_markdown(stats, paired, n_seeds, reference="random"):
@@ -256,7 +267,8 @@ def paired_markdown(stats, paired, n_seeds, reference="random"):
              "same initial labeled set), mean ± half width of the 95% two-sided t-interval over seeds "
              "(t_{0.975, n-1} · sd / √n); * where the interval excludes 0; n/a: fewer than 2 paired seeds.")
     cycles = [f"cycle {c}" for c in range(len(next(iter(paired.values()))["cycles"][0]))]
-    lines = [intro, "", "| " + " | ".join(["method", *cycles, "AUBC"]) + " |", "|" + " --- |" * (len(cycles) + 2)]
+    lines = [intro, "", "| " + " | ".join(["method", *cycles, aubc_header(stats, paired)]) + " |",
+             "|" + " --- |" * (len(cycles) + 2)]
     for method in sort_by_final({m: stats[m]["aubc"][0] for m in paired}):
         cells = [diff_cell(*v, n_seeds) for v in zip(*paired[method]["cycles"])]
         lines.append("| " + " | ".join([method, *cells, diff_cell(*paired[method]["aubc"], n_seeds)]) + " |")

@@ -298,13 +298,25 @@ def test_results_md_has_aubc_and_paired_differences_to_random(tmp_path, capsys):
     text = (tmp_path / "out" / "results.md").read_text()
     assert "trapezoid" in text and "t-interval" in text
     _, rows = table(text, "| method | seeds | AUBC")
-    assert rows == ["| margin | 3 | 56.25 ± 0.25 |", "| dispersion | 3 | 56.00 ± 0.50 |", "| random | 3 | 55.00 ± 0.00 |"]
+    assert rows == ["| margin | 3 | 56.25 ± 0.25 | 10-15% labeled |", "| dispersion | 3 | 56.00 ± 0.50 | 10-15% labeled |",
+                    "| random | 3 | 55.00 ± 0.00 | 10-15% labeled |"]           # the AUBC's x-range beside it
     header, rows = table(text, "| method | cycle 0")
-    assert header == "| method | cycle 0 | cycle 1 | AUBC |"
+    assert header == "| method | cycle 0 | cycle 1 | AUBC (10-15% labeled) |"
     assert rows == ["| margin | +0.00 ± 0.00 | +2.50 ± 1.24 * | +1.25 ± 0.62 * |",
                     "| dispersion | +0.00 ± 0.00 | +2.00 ± 2.48 | +1.00 ± 1.24 |"]
     out = capsys.readouterr().out
+    assert "AUBC (10-15% labeled) % (mean ± std over complete seeds)" in out
     assert "  margin             56.25 ± 0.25                     | +1.25 ± 0.62 *           | +2.50 ± 1.24 *" in out
+
+
+def test_aubc_range_is_stated_and_differing_ranges_are_not_merged():
+    from report_stats import aubc_header, aubc_span
+
+    stats = {"a": {"pct": np.array([10, 12.5, 15])}, "b": {"pct": np.array([10, 12.5, 15])},
+             "c": {"pct": np.array([10, 12.5, nan])}}                        # c: no seed finished its last cycle
+    assert aubc_span(stats["a"]["pct"]) == "10-15% labeled" and aubc_span(stats["c"]["pct"]) == "—"
+    assert aubc_header(stats, ["a", "b"]) == "AUBC (10-15% labeled)"
+    assert aubc_header(stats, ["a", "c"]) == "AUBC (over each method's range: AUBC table)"
 
 
 def test_paired_differences_with_one_paired_seed_have_no_interval(tree, tmp_path, capsys):
@@ -313,7 +325,7 @@ def test_paired_differences_with_one_paired_seed_have_no_interval(tree, tmp_path
     assert rows[0] == ("| dispersion | +0.00 ± 0.00 | +5.00 ± n/a (1 of 2 seeds) | +10.00 ± n/a (1 of 2 seeds) "
                        "| +5.00 ± n/a (1 of 2 seeds) |")
     _, rows = table((tmp_path / "out" / "results.md").read_text(), "| method | seeds | AUBC")
-    assert "| random | 1 of 2 complete | 55.00 (1 of 2 seeds) |" in rows
+    assert "| random | 1 of 2 complete | 55.00 (1 of 2 seeds) | 10-20% labeled |" in rows
     assert "dispersion         61.25 ± 1.77" in capsys.readouterr().out
 
 
