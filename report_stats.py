@@ -314,14 +314,29 @@ def top_accuracy_markdown(info, tops=(1, 2, 5, 10, 20), rank_by=5):
     rank_by%) first. "—" where a query order stops before p%; "(k of N seeds)" where seeds are missing."""
     columns = [int(round(100 * f)) for f in FRACTIONS]
     picked, rank_column = [columns.index(t) for t in tops], columns.index(rank_by)
-    total = max(int(max(v["curve"][2])) for v in info.values())
+    total = max(max(int(max(v["curve"][2])), v.get("at_budget", {}).get("acc", (0, 0, 0))[2]) for v in info.values())
+    ranked = {name: v for name, v in info.items() if "at_budget" not in v}
     lines = ["", f"Ranked by the top {rank_by}%, the most informative first.", "",
              "| score | " + " | ".join(f"top {t}%" for t in tops) + " | AUROC |", "|---" * (len(tops) + 2) + "|"]
-    for name in sorted(info, key=lambda k: np.nan_to_num(info[k]["curve"][0][rank_column], nan=np.inf)):
+    for name in sorted(ranked, key=lambda k: np.nan_to_num(info[k]["curve"][0][rank_column], nan=np.inf)):
         mean, std, n = info[name]["curve"]
         area = "n/a" if info[name]["order_only"] else cell(*info[name]["auroc"], total, digits=3)
         lines.append(f"| {name} | " + " | ".join(cell(mean[j], std[j], n[j], total, digits=1) for j in picked)
                      + f" | {area} |")
+    return lines + set_accuracy_markdown(info, total)
+
+
+def set_accuracy_markdown(info, total):
+    """Lines for the scores known only as a set (CoreSet's picks): accuracy on all of them, at the budget."""
+    sets = sorted(name for name, v in info.items() if "at_budget" in v)
+    if not sets:
+        return []
+    lines = ["", "Known only as a set (the order of its picks is an artefact): accuracy (%) on all its picks, "
+                 "at its budget, the only point of its Fig. 3 curve.", "",
+             "| score | its picks (% of the pool) | accuracy on them | AUROC |", "|---|---|---|---|"]
+    for name in sets:
+        at_budget = info[name]["at_budget"]
+        lines.append(f"| {name} | {at_budget['share']:.1f}% | {cell(*at_budget['acc'], total, digits=1)} | n/a |")
     return lines
 
 
@@ -336,7 +351,7 @@ def paired_top_markdown(info, reference="dispersion", tops=(2, 5, 10, 20)):
     lines = ["", f"{reference} minus each score: accuracy (points) on the top p% of the pool, paired by seed, "
                  f"mean ± 95% t-interval (* where it excludes 0; negative: {reference}'s picks are more informative).", "",
              "| score | " + " | ".join(f"top {t}%" for t in tops) + " |", "|---" * (len(tops) + 1) + "|"]
-    for name in sorted(n for n in info if n != reference):
+    for name in sorted(n for n in info if n != reference and "at_budget" not in info[n]):  # a set: no top p%
         other = info[name]["per_seed"]
         seeds = sorted(set(ref) & set(other))
         if not seeds:

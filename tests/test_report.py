@@ -12,6 +12,7 @@ import pytest
 from conftest import run_script
 
 import report
+import report_plots
 import report_pool
 from baselines.dispersion import label_dispersion
 from files import FileError
@@ -160,7 +161,6 @@ def test_learning_curve_lines_join_only_means_over_the_same_seeds(monkeypatch):
     """Seed 0 has finished cycles 0-2, seeds 1 and 2 only cycle 0; cycle 3 has not been reached. A line
     from the 3-seed mean at 10% (71) to seed 0 alone at 15% (75) would draw a gain of 4 where seed 0
     gained 5 (70 -> 75): the 15-20% line is drawn, the 10-15% one is not."""
-    import report_plots
     acc = np.array([[70, 75, 78, nan], [71, nan, nan, nan], [72, nan, nan, nan]])
     assert report_plots.same_seed_runs(acc) == [(0, 0), (1, 2)]
     assert report_plots.same_seed_runs(acc[:1, :3]) == [(0, 2)]
@@ -476,6 +476,35 @@ def test_greedy_methods_follow_their_query_order_not_their_stand_in_scores(tree,
     monkeypatch.setattr(report_pool, "ORDER_ONLY", ())                   # were kcenter's scores its order...
     info, _, _ = report_pool.informativeness(report.scan_tree(tree), labels)
     np.testing.assert_allclose(info["kcenter (saved)"]["curve"][0][:10], 100)  # ...the curve would be wrong
+
+
+def test_coreset_is_scored_as_a_set_at_its_budget_only(tree, tmp_path):
+    """CoreSet's program picks a set; coreset.py lists it farthest-first, an order with no meaning. Its 9
+    picks (10% of the 90) hold 3 right: 33.3% at 10% of the pool, and nothing below (a query order
+    would give 0, 0, 33.3, 25, ... at 1..9 picks) and no AUROC."""
+    labels = np.arange(100) % 3
+    correct = np.arange(90) % 2 == 0
+    predicted = np.where(correct, labels[10:], (labels[10:] + 1) % 3)
+    add_pool(tree / "dispersion/seed0/cycle0", one_hot(predicted), np.tile(predicted, (4, 1)), 100)
+    picks = [1, 3, 0, 5, 2, 7, 9, 4, 11]
+    write_chain(tree, "coreset", 0, predicted, labels, picks)
+    info, notes, missing = report_pool.informativeness(report.scan_tree(tree), labels)
+    entry = info["coreset (a set, at its budget)"]
+    assert "coreset (query order)" not in info and missing == []
+    assert entry["at_budget"]["share"] == pytest.approx(10) and entry["at_budget"]["acc"][0] == pytest.approx(100 / 3)
+    assert np.isnan(entry["curve"][0]).all() and entry["auroc"][2] == 0           # no curve, no AUROC
+    text = auroc_markdown(info, notes, missing)
+    assert "| coreset (a set, at its budget) | 10.0% | 33.3 | n/a |" in text
+    assert [line for line in text.splitlines() if line.startswith("| coreset")] == [
+        "| coreset (a set, at its budget) | 10.0% | 33.3 | n/a |"]                 # no row of top-p% dashes
+    assert any("re-sorting that set farthest-first" in note for note in notes)
+    rows, seed_rows = report_pool.csv_rows(info)
+    coreset_rows = [r for r in rows if r[0].startswith("coreset")]
+    assert len(coreset_rows) == 1 and coreset_rows[0][1] == "10.00" and coreset_rows[0][2] == pytest.approx(100 / 3)
+    assert len([r for r in seed_rows if r[0].startswith("coreset")]) == 1
+    assert "n/a (a set, scored at its budget only): coreset" in report_pool.auroc_line(info)
+    report_plots.informativeness(report_pool.FRACTIONS, info, tmp_path / "fig.png", "toy")   # one point
+    assert (tmp_path / "fig.png").stat().st_size > 1000
 
 
 def test_unfit_saved_files_are_listed_as_missing(tree):
