@@ -34,7 +34,8 @@ Conventions:
   paired    method - random on the same seed (both start from the seed's initial labeled set), mean and
             95% t-interval over the seeds where both finished; "*" where it excludes 0, n/a under 2 seeds.
   informativeness  scored on each seed's cycle 0 (the shared <tree>/cycle0/seed<S> where it exists);
-            a method's own saved scores, or its query order up to the budget for greedy methods;
+            a method's own saved scores, or its query order up to the budget for greedy methods, or
+            for CoreSet (a set, its order an artefact) its accuracy on all its picks, at the budget only;
             a score with missing or unfit inputs is listed, never scored on ties (report_pool.py).
 The numbers are pure functions in report_stats.py; the pool analysis is in report_pool.py; the figures
 are drawn by report_plots.py.

@@ -9,6 +9,9 @@ least_confidence (the baselines/ functions). Other methods need their model or e
   query order   cycle1/labeled_selected.npy, the picks best first, for greedy methods (ORDER_ONLY) and any
                 method without saved scores; known only up to the budget, so the curve stops there
                 (NaN, empty in the CSV) and there is no AUROC
+  a set         cycle1/labeled_selected.npy of a method whose picks are a set (PICKS_ARE_A_SET: CoreSet, whose
+                order is coreset.py re-sorting the program's set farthest-first): its accuracy on all its
+                picks, one point at its budget (its share of the pool as top_pct in the CSVs), no AUROC
 Ties in a score count as broken uniformly at random (top_k's way). A score whose inputs are missing or
 unfit (dispersion from fewer than 2 recorded epochs, where every sample ties; a file of the wrong
 shape) is left out for that seed and listed in auroc.md and the summary, never scored on ties.
