@@ -49,7 +49,7 @@ import numpy as np
 
 import report_plots
 from files import FileError, exit_with_error, load_json, load_npy
-from report_pool import SHARED_CYCLE0, analyse_pool
+from report_pool import LABEL_NOTE, SHARED_CYCLE0, analyse_pool
 from report_stats import (
     aubc_header,
     aubc_markdown,
@@ -68,6 +68,7 @@ from report_stats import (
 )
 
 NOT_METHODS = ("initial", "alldata", "logs", SHARED_CYCLE0)  # folders of a tree that are no method
+VAAL_OFFICIAL_EPOCHS = 100  # baselines/vaal.py's default --vaal-epochs, the official code's
 
 # ---- the run tree ---------------------------------------------------------------------------------
 
@@ -133,6 +134,17 @@ def matrices(tree, chain):
     return acc, pct
 
 
+def method_labels(tree, vaal_epochs=None):
+    """{method: the name every table and figure shows}: a VAAL that trained fewer or more epochs than the
+    official 100 is "vaal [N epochs]". N from the vaal_epochs of its cycle<C>/labeled_args.json (acquire.py's
+    record of its flags), else from --vaal-epochs (trees without that record; quick and medium presets: 1)."""
+    records = sorted((tree.root / "vaal").glob("seed*/cycle*/labeled_args.json")) if "vaal" in tree.chains else []
+    epochs = sorted({load_json(p).get("vaal_epochs") for p in records} - {None}) or [vaal_epochs or VAAL_OFFICIAL_EPOCHS]
+    if epochs == [VAAL_OFFICIAL_EPOCHS]:
+        return {}
+    return {"vaal": f"vaal [{'/'.join(map(str, epochs))} epoch{'s' * (epochs != [1])}]"}
+
+
 def alldata_acc(tree):
     return np.array([100 * tree.alldata[s]["test_acc"] if tree.alldata.get(s) else np.nan for s in tree.seeds])
 
@@ -181,6 +193,9 @@ def parse_args(argv=None):
     p.add_argument("--out", default=None, help="output folder (default: results/<tree name>)")
     p.add_argument("--data-root", default=None, help="dataset cache folder for true labels and images "
                                                      "(default: the runs' config.json data_root)")
+    p.add_argument("--vaal-epochs", type=int, default=None,
+                   help="VAAL's --vaal-epochs, for trees whose acquisitions did not record it (quick and medium "
+                        f"presets: 1); tables then name it \"vaal [N epochs]\" (default: {VAAL_OFFICIAL_EPOCHS})")
     return p.parse_args(argv)
 
 
@@ -191,7 +206,8 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     alldata_seeds = alldata_acc(tree)
     alldata = mean_std(alldata_seeds)
-    stats = {m: chain_stats(*matrices(tree, chain), alldata_seeds) for m, chain in tree.chains.items()}
+    labels = method_labels(tree, args.vaal_epochs)
+    stats = {labels.get(m, m): chain_stats(*matrices(tree, chain), alldata_seeds) for m, chain in tree.chains.items()}
     order = sort_by_final({m: s["mean"][-1] for m, s in stats.items()})
     header = ["method", "cycle", "labeled_pct", "acc_mean", "acc_std", "n_seeds"]
     (out / "learning_curves.csv").write_text(csv_text(header, curve_rows(stats, alldata)))
@@ -199,9 +215,11 @@ def main(argv=None):
     n_seeds, paired = len(tree.seeds), paired_differences(stats)
     tables = [results_markdown(stats, alldata, n_seeds, tree.root.name), relative_markdown(stats, n_seeds),
               aubc_markdown(stats, n_seeds), paired_markdown(stats, paired, n_seeds)]
+    if labels:
+        tables.append(LABEL_NOTE + "\n")
     (out / "results.md").write_text("\n".join(tables))
     try:
-        pool_lines = analyse_pool(tree, args.data_root, out)
+        pool_lines = analyse_pool(tree, args.data_root, out, labels)
     except FileError as e:  # a damaged cycle0 costs the pool analysis, not the curves and table
         pool_lines = [f"informativeness, examples: skipped ({e})"]
     lines = summary(tree, stats, alldata, order, paired) + pool_lines

@@ -46,6 +46,9 @@ ORDER_ONLY = tuple(name for name, module in METHODS.items() if not getattr(modul
 # re-sorts it farthest-first): scored by their accuracy on all their picks, at their budget only.
 SET_ONLY = tuple(name for name, module in METHODS.items() if getattr(module, "PICKS_ARE_A_SET", False))
 SET_SUFFIX = " (a set, at its budget)"
+LABEL_NOTE = ("A name with [ ]: a setting that differs from the official code's. vaal [N epochs]: VAAL's VAE and "
+              "discriminator trained N epochs (--vaal-epochs N; official code: 100), so its picks are those of a "
+              "far shorter VAAL training than the paper's.")
 
 
 def has_pool_predictions(run):
@@ -191,9 +194,18 @@ def example_panels(run, dataset, n_last=5):
     return panels
 
 
-def analyse_pool(tree, data_root, out):
+def relabel(info, labels):
+    """info with each score named as `labels` {method: shown name} says: "vaal (saved)" -> "vaal [1 epoch] (saved)"."""
+    def shown(name):
+        method, _, rest = name.partition(" ")
+        return " ".join(filter(None, [labels.get(method, method), rest]))
+    return {shown(name): v for name, v in info.items()}
+
+
+def analyse_pool(tree, data_root, out, labels=None):
     """Write informativeness.png/.csv, informativeness_seeds.csv (each seed's curve and AUROC, for paired
-    comparisons), auroc.md and examples.png; return summary lines."""
+    comparisons), auroc.md and examples.png, each score named as `labels` {method: name} says; return summary
+    lines."""
     references = reference_runs(tree, data_root)
     if not references:
         return ["informativeness, examples: skipped (no finished cycle0 with preds.npy and probs.npy)"]
@@ -203,6 +215,8 @@ def analyse_pool(tree, data_root, out):
     except (FileError, OSError, ValueError) as e:
         return [f"informativeness, examples: skipped (true labels unavailable: {e}; see --data-root)"]
     info, notes, missing = informativeness(tree, dataset.train_y, references)
+    info = relabel(info, labels or {})
+    notes = notes + ([LABEL_NOTE] if labels else [])
     rows, seed_rows = csv_rows(info)
     (out / "informativeness.csv").write_text(csv_text(["score", "top_pct", "acc_mean", "acc_std", "n_seeds"], rows))
     (out / "informativeness_seeds.csv").write_text(csv_text(["score", "seed", "top_pct", "acc", "auroc"], seed_rows))

@@ -309,6 +309,27 @@ def test_results_md_has_aubc_and_paired_differences_to_random(tmp_path, capsys):
     assert "  margin             56.25 ± 0.25                     | +1.25 ± 0.62 *           | +2.50 ± 1.24 *" in out
 
 
+def test_a_vaal_of_fewer_epochs_than_the_official_100_says_so_in_every_table(tmp_path, capsys):
+    accs = {"random": {0: [0.50, 0.60]}, "vaal": {0: [0.50, 0.58]}}
+    root = make_tree(tmp_path / "toy", accs, alldata={0: 0.8})
+    report.main([str(root), "--out", str(tmp_path / "plain")])             # nothing recorded: the official 100
+    assert "vaal [" not in (tmp_path / "plain" / "results.md").read_text()
+    report.main([str(root), "--out", str(tmp_path / "flag"), "--vaal-epochs", "1"])   # an older tree: the flag
+    write_json(root / "vaal/seed0/cycle1/labeled_args.json", {"vaal_epochs": 1, "method": "vaal"})
+    report.main([str(root), "--out", str(tmp_path / "recorded")])          # acquire.py's record of its flags
+    for out in ("flag", "recorded"):
+        text = (tmp_path / out / "results.md").read_text()
+        rows = [line for line in text.splitlines() if "vaal" in line and line.startswith("| ")]
+        assert len(rows) == 4 and all(row.startswith("| vaal [1 epoch] |") for row in rows)  # every table
+        assert "--vaal-epochs N; official code: 100" in text
+        assert "vaal [1 epoch],1," in (tmp_path / out / "learning_curves.csv").read_text()
+    write_json(root / "vaal/seed0/cycle1/labeled_args.json", {"vaal_epochs": 100})
+    report.main([str(root), "--out", str(tmp_path / "official"), "--vaal-epochs", "1"])  # the record wins
+    assert "vaal [" not in (tmp_path / "official" / "results.md").read_text()
+    assert report_pool.relabel({"vaal (saved)": 1, "random": 2}, {"vaal": "vaal [1 epoch]"}) == {
+        "vaal [1 epoch] (saved)": 1, "random": 2}
+
+
 def test_aubc_range_is_stated_and_differing_ranges_are_not_merged():
     from report_stats import aubc_header, aubc_span
 
@@ -551,14 +572,16 @@ def test_cli_writes_every_file_from_a_tree_with_images(image_folder, tmp_path):
 def test_report_on_the_shared_cycle0_layout_with_images(image_folder, tmp_path, capsys):
     """The new layout end to end: a shared cycle 0 that recorded one epoch (no dispersion), a greedy method."""
     labels = np.repeat([0, 1, 2], 12)
-    root = make_tree(tmp_path / "tiny", {"random": {0: [0.4, 0.45]}, "kcenter": {0: [0.4, 0.5]}},
-                     alldata={0: 0.7}, universe=36, initial=8, step=4)
+    root = make_tree(tmp_path / "tiny", {"random": {0: [0.4, 0.45]}, "kcenter": {0: [0.4, 0.5]},
+                                         "vaal": {0: [0.4, 0.42]}}, alldata={0: 0.7}, universe=36, initial=8, step=4)
     shared = share_cycle0(root, 0)
     add_pool(shared, one_hot(labels[8:]), labels[None, 8:], 36, f"folder:{image_folder}", str(tmp_path / "cache"))
     np.save(root / "kcenter/seed0/cycle1/labeled_selected.npy", np.array([35, 9, 20, 12], np.int32))  # budget 4 of 28
-    report.main([str(root), "--out", str(tmp_path / "out")])
+    np.save(root / "vaal/seed0/cycle1/labeled_scores.npy", np.linspace(0, 1, 28, dtype=np.float32))
+    report.main([str(root), "--out", str(tmp_path / "out"), "--vaal-epochs", "1"])
     out = capsys.readouterr().out
-    assert "methods: kcenter random" in out and "every chain complete" in out
+    assert "methods: kcenter random vaal" in out and "every chain complete" in out
+    assert "| vaal [1 epoch] (saved) |" in (tmp_path / "out" / "auroc.md").read_text()   # VAAL's 1 epoch, here too
     assert "informativeness, missing (left out, never scored on ties):" in out
     assert "  dispersion seed0: " in out and "has 1 recorded epoch" in out
     assert "n/a (query order known only up to the budget): kcenter" in out
