@@ -1,6 +1,6 @@
 """Report on a run tree written by run_all.sh: learning curves, results table, informativeness, examples.
 
-    python report.py runs/<dataset> [--out results/<name>] [--data-root DIR]
+    python report.py runs/<dataset> [--out results/<name>] [--data-root DIR] [--vaal-epochs N]
 
 Reads (README, "Files a run writes"):
   <tree>/initial/seed<S>/universe.npy                   its length is the denominator of "% labeled"
@@ -10,6 +10,9 @@ Reads (README, "Files a run writes"):
                                                         a real cycle0 folder per method, read the same way)
   <tree>/<method>/seed<S>/cycle1/labeled_scores.npy     a method's own saved scores (model-based methods)
   <tree>/<method>/seed<S>/cycle1/labeled_selected.npy   the training indices it queried, best first
+  <tree>/<method>/seed<S>/cycle<C>/labeled_args.json    acquire.py's flags, where recorded: a VAAL of other
+                                                        than 100 epochs is named "vaal [N epochs]", a BALD of
+                                                        another variant than the authors' "bald [VARIANT]"
   <tree>/alldata/seed<S>/metrics.json                   the all-data reference (paper, Table 1)
   true labels and images through data.load_dataset (config.json's dataset; --data-root)
 Writes into --out (default results/<tree name>), and a summary on stdout:
@@ -134,15 +137,26 @@ def matrices(tree, chain):
     return acc, pct
 
 
+def recorded(tree, method, flag):
+    """The values of one acquire.py flag over a chain's cycle<C>/labeled_args.json (acquire.py's record of its
+    flags), sorted; [] where none is recorded."""
+    records = (tree.root / method).glob("seed*/cycle*/labeled_args.json") if method in tree.chains else []
+    return sorted({load_json(p).get(flag) for p in records} - {None})
+
+
 def method_labels(tree, vaal_epochs=None):
-    """{method: the name every table and figure shows}: a VAAL that trained fewer or more epochs than the
-    official 100 is "vaal [N epochs]". N from the vaal_epochs of its cycle<C>/labeled_args.json (acquire.py's
-    record of its flags), else from --vaal-epochs (trees without that record; quick and medium presets: 1)."""
-    records = sorted((tree.root / "vaal").glob("seed*/cycle*/labeled_args.json")) if "vaal" in tree.chains else []
-    epochs = sorted({load_json(p).get("vaal_epochs") for p in records} - {None}) or [vaal_epochs or VAAL_OFFICIAL_EPOCHS]
-    if epochs == [VAAL_OFFICIAL_EPOCHS]:
-        return {}
-    return {"vaal": f"vaal [{'/'.join(map(str, epochs))} epoch{'s' * (epochs != [1])}]"}
+    """{method: the name every table and figure shows}, where a setting differs from the paper's:
+    a VAAL trained other than the official 100 epochs is "vaal [N epochs]" (N recorded, else --vaal-epochs:
+    trees without the record; quick and medium presets: 1); a BALD recorded with another variant than the
+    authors' is "bald [VARIANT]" (trees without the record before issue 31: acquisition-dropout, 20 passes)."""
+    labels = {}
+    epochs = recorded(tree, "vaal", "vaal_epochs") or [vaal_epochs or VAAL_OFFICIAL_EPOCHS]
+    if epochs != [VAAL_OFFICIAL_EPOCHS]:
+        labels["vaal"] = f"vaal [{'/'.join(map(str, epochs))} epoch{'s' * (epochs != [1])}]"
+    variants = recorded(tree, "bald", "bald_variant")
+    if variants and variants != ["authors"]:
+        labels["bald"] = f"bald [{'/'.join(variants)}]"
+    return labels
 
 
 def alldata_acc(tree):

@@ -46,9 +46,10 @@ ORDER_ONLY = tuple(name for name, module in METHODS.items() if not getattr(modul
 # re-sorts it farthest-first): scored by their accuracy on all their picks, at their budget only.
 SET_ONLY = tuple(name for name, module in METHODS.items() if getattr(module, "PICKS_ARE_A_SET", False))
 SET_SUFFIX = " (a set, at its budget)"
-LABEL_NOTE = ("A name with [ ]: a setting that differs from the official code's. vaal [N epochs]: VAAL's VAE and "
-              "discriminator trained N epochs (--vaal-epochs N; official code: 100), so its picks are those of a "
-              "far shorter VAAL training than the paper's.")
+LABEL_NOTE = ("A name with [ ]: a setting that differs from the paper's. vaal [N epochs]: VAAL's VAE and "
+              "discriminator trained N epochs (--vaal-epochs N; official code: 100), a far shorter VAAL training "
+              "than the paper's. bald [VARIANT]: BALD's stochastic passes as --bald-variant VARIANT makes them, "
+              "not the authors' (baselines/bald.py).")
 
 
 def has_pool_predictions(run):

@@ -330,6 +330,16 @@ def test_a_vaal_of_fewer_epochs_than_the_official_100_says_so_in_every_table(tmp
         "vaal [1 epoch] (saved)": 1, "random": 2}
 
 
+def test_a_bald_of_another_variant_than_the_authors_says_which(tmp_path):
+    root = make_tree(tmp_path / "toy", {"random": {0: [0.5, 0.6]}, "bald": {0: [0.5, 0.58]}}, alldata={0: 0.8})
+    tree = report.scan_tree(root)
+    assert report.method_labels(tree) == {}                                # nothing recorded
+    write_json(root / "bald/seed0/cycle1/labeled_args.json", {"bald_variant": "authors"})
+    assert report.method_labels(tree) == {}
+    write_json(root / "bald/seed0/cycle1/labeled_args.json", {"bald_variant": "gal"})
+    assert report.method_labels(tree) == {"bald": "bald [gal]"}
+
+
 def test_aubc_range_is_stated_and_differing_ranges_are_not_merged():
     from report_stats import aubc_header, aubc_span
 
