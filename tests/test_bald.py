@@ -157,6 +157,24 @@ def test_authors_variant_ignores_running_statistics_and_depends_on_batch_size():
     assert np.abs(small - large).max() > 1e-3
 
 
+def test_authors_variant_batches_mix_a_pool_sorted_by_class_the_same_way_in_every_pass():
+    """An image folder's pool comes sorted by class; BatchNorm on one-class batches would subtract the class
+    signal. The batches are a seeded random partition instead (the authors' CIFAR order mixes the classes)."""
+    images = torch.zeros(32, 3, 16, 16, dtype=torch.uint8)
+    images[16:] = 255                                               # black "class" first, then white
+    batches = []
+
+    def record(batch, generator):
+        batches.append(batch.amax((1, 2, 3)))                       # [B]: 0 for a black image, 255 for a white one
+        return batch
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(data, "random_crop_flip", record)
+        train_mode_sums(tiny_model(0.0), images, prep, 2, seed=0, batch_size=16)
+    assert len(batches) == 4 and all(0 < (b == 255).sum() < 16 for b in batches)   # both kinds in every batch
+    assert all(torch.equal(a, b) for a, b in zip(batches[:2], batches[2:]))         # the same batches each pass
+
+
 def test_authors_variant_information_comes_from_the_augmentation_on_a_network_without_dropout():
     model, images = tiny_model(0.0), pool_images()
     augmented = mutual_information(*train_mode_sums(model, images, prep, 4, seed=0, batch_size=8), 4)
