@@ -23,8 +23,9 @@ The variants (every method of a comparison trains the same network; only the acq
     changed. Pool batches are a seeded random partition of the pool, the same in every pass, of
     --bald-batch-size images (256, the authors' loader_te_args for CIFAR); the batch size and the
     batches' make-up change the scores, since BatchNorm sees each batch's statistics (the authors'
-    batches followed CIFAR's own order, which mixes the classes: train_mode_sums). On a network trained with dropout (TRAIN_ARGS="--dropout 0.5") the
-    training mode turns that dropout on too, as the authors' code would.
+    batches followed CIFAR's own order, which mixes the classes: train_mode_sums). On a network
+    trained with dropout (TRAIN_ARGS="--dropout 0.5") the training mode turns that dropout on too,
+    as the authors' code would.
   gal: Gal, Islam and Ghahramani, "Deep Bayesian Active Learning with Image Data", ICML 2017,
     section 3: MC dropout on a network *trained with the same dropout*, so the passes sample its
     approximate posterior. Needs every method of the comparison trained with
@@ -147,7 +148,8 @@ def add_arguments(parser):
                             f"its own statistics, so this changes the scores ({AUTHORS_BATCH_SIZE}: the "
                             "authors' code)")
     group.add_argument("--bald-dropout", type=float, default=None,
-                       help=f"acquisition-dropout variant: dropout p before the classifier ({ACQUISITION_DROPOUT})")
+                       help="acquisition-dropout variant: dropout p before the classifier "
+                            f"({ACQUISITION_DROPOUT})")
 
 
 def check_options(model, options):
