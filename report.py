@@ -1,6 +1,6 @@
 """Report on a run tree written by run_all.sh: learning curves, results table, informativeness, examples.
 
-    python report.py runs/<dataset> [--out REPORT] [--data-root DIR]
+    python report.py runs/<dataset> [--out REPORT] [--data-root DIR] [--vaal-epochs N]
 
 Reads (README, "Files a run writes"):
   <tree>/initial/seed<S>/universe.npy                   its length is the denominator of "% labeled"
@@ -10,6 +10,9 @@ Reads (README, "Files a run writes"):
                                                         a real cycle0 folder per method, read the same way)
   <tree>/<method>/seed<S>/cycle1/labeled_scores.npy     a method's own saved scores (model-based methods)
   <tree>/<method>/seed<S>/cycle1/labeled_selected.npy   the training indices it queried, best first
+  <tree>/<method>/seed<S>/cycle<C>/labeled_config.json  the method's options, where recorded: a VAAL of other
+                                                        than 100 epochs is named "vaal [N epochs]", a BALD of
+                                                        another variant than the authors' "bald [VARIANT]"
   <tree>/alldata/seed<S>/metrics.json                   the all-data reference (paper, Table 1)
   true labels and images through data.load_dataset (config.json's dataset; --data-root)
 Writes into --out (default runs/<dataset>-report, beside the tree), and a summary on stdout:
@@ -36,7 +39,8 @@ Conventions:
   provenance  results.md names the commits of the trainings (config.json) and flags a chain whose
             cycles differ in a training setting or whose cycle 0 is not the seed's shared one.
   informativeness  scored on each seed's cycle 0 (the shared <tree>/cycle0/seed<S> where it exists);
-            a method's own saved scores, or its query order up to the budget for greedy methods;
+            a method's own saved scores, or its query order up to the budget for greedy methods, or
+            for CoreSet (a set, its order an artefact) its accuracy on all its picks, at the budget only;
             a score with missing or unfit inputs is listed, never scored on ties (report_pool.py).
 The numbers are pure functions in report_stats.py; the pool analysis is in report_pool.py; the figures
 are drawn by report_plots.py.
@@ -50,8 +54,9 @@ import numpy as np
 
 import report_plots
 from files import FileError, exit_with_error, load_json, load_npy
-from report_pool import SHARED_CYCLE0, analyse_pool
+from report_pool import LABEL_NOTE, SHARED_CYCLE0, analyse_pool
 from report_stats import (
+    aubc_header,
     aubc_markdown,
     cell,
     chain_stats,
@@ -68,6 +73,7 @@ from report_stats import (
 )
 
 NOT_METHODS = ("initial", "alldata", "logs", SHARED_CYCLE0)  # folders of a tree that are no method
+VAAL_OFFICIAL_EPOCHS = 100  # baselines/vaal.py's default --vaal-epochs, the official code's
 
 # ---- the run tree ---------------------------------------------------------------------------------
 
@@ -131,6 +137,33 @@ def matrices(tree, chain):
                 acc[i, c] = 100 * m["test_acc"]
                 pct[i, c] = 100 * m["n_labeled"] / tree.universe.get(seed, m["n_labeled"] + m.get("n_pool", 0))
     return acc, pct
+
+
+def recorded(tree, method, option):
+    """The values of one of a method's options over its chain's cycle<C>/labeled_config.json (acquire.py's
+    record of what an acquisition was made from), sorted; [] where none is recorded."""
+    records = (tree.root / method).glob("seed*/cycle*/labeled_config.json") if method in tree.chains else []
+    values = set()
+    for path in records:
+        config = load_json(path)
+        identity = config.get("identity", {}) if isinstance(config, dict) else {}
+        values.add(identity.get("options", {}).get(option))
+    return sorted(values - {None})
+
+
+def method_labels(tree, vaal_epochs=None):
+    """{method: the name every table and figure shows}, where a setting differs from the paper's:
+    a VAAL trained other than the official 100 epochs is "vaal [N epochs]" (N recorded, else --vaal-epochs:
+    trees without the record; quick and medium presets: 1); a BALD recorded with another variant than the
+    authors' is "bald [VARIANT]" (trees without the record before issue 31: acquisition-dropout, 20 passes)."""
+    labels = {}
+    epochs = recorded(tree, "vaal", "vaal_epochs") or [vaal_epochs or VAAL_OFFICIAL_EPOCHS]
+    if epochs != [VAAL_OFFICIAL_EPOCHS]:
+        labels["vaal"] = f"vaal [{'/'.join(map(str, epochs))} epoch{'s' * (epochs != [1])}]"
+    variants = recorded(tree, "bald", "bald_variant")
+    if variants and variants != ["authors"]:
+        labels["bald"] = f"bald [{'/'.join(variants)}]"
+    return labels
 
 
 def alldata_acc(tree):
@@ -209,8 +242,8 @@ def provenance_markdown(warnings, commits):
 def comparison_lines(tree, stats, paired):
     """The AUBC and the paired differences to random (AUBC, final cycle), one line per method."""
     n = len(tree.seeds)
-    lines = ["AUBC % (mean ± std over complete seeds) | minus random, same seed: mean ± 95% t-interval "
-             "(* excludes 0), AUBC | final cycle"]
+    lines = [f"{aubc_header(stats, stats)} % (mean ± std over complete seeds) | minus random, same seed: "
+             "mean ± 95% t-interval (* excludes 0), AUBC | final cycle"]
     for m in sort_by_final({m: s["aubc"][0] for m, s in stats.items()}):
         d = paired.get(m)
         diffs = f" | {diff_cell(*d['aubc'], n):<24} | {diff_cell(*(v[-1] for v in d['cycles']), n)}" if d else ""
@@ -240,6 +273,9 @@ def parse_args(argv=None):
                                                "e.g. runs/cifar10-report)")
     p.add_argument("--data-root", default=None, help="dataset cache folder for true labels and images "
                                                      "(default: the runs' config.json data_root)")
+    p.add_argument("--vaal-epochs", type=int, default=None,
+                   help="VAAL's --vaal-epochs, for trees whose acquisitions did not record it (quick and medium "
+                        f"presets: 1); tables then name it \"vaal [N epochs]\" (default: {VAAL_OFFICIAL_EPOCHS})")
     return p.parse_args(argv)
 
 
@@ -250,7 +286,8 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     alldata_seeds = alldata_acc(tree)
     alldata = mean_std(alldata_seeds)
-    stats = {m: chain_stats(*matrices(tree, chain), alldata_seeds) for m, chain in tree.chains.items()}
+    labels = method_labels(tree, args.vaal_epochs)
+    stats = {labels.get(m, m): chain_stats(*matrices(tree, chain), alldata_seeds) for m, chain in tree.chains.items()}
     order = sort_by_final({m: s["mean"][-1] for m, s in stats.items()})
     header = ["method", "cycle", "labeled_pct", "acc_mean", "acc_std", "n_seeds"]
     (out / "learning_curves.csv").write_text(csv_text(header, curve_rows(stats, alldata)))
@@ -261,9 +298,11 @@ def main(argv=None):
     tables = [results_markdown(stats, alldata, n_seeds, tree.root.name), relative_markdown(stats, n_seeds),
               aubc_markdown(stats, n_seeds), paired_markdown(stats, paired, n_seeds),
               provenance_markdown(warnings, commits)]
+    if labels:
+        tables.append(LABEL_NOTE + "\n")
     (out / "results.md").write_text("\n".join(tables))
     try:
-        pool_lines = analyse_pool(tree, args.data_root, out)
+        pool_lines = analyse_pool(tree, args.data_root, out, labels)
     except FileError as e:  # a damaged cycle0 costs the pool analysis, not the curves and table
         pool_lines = [f"informativeness, examples: skipped ({e})"]
     lines = summary(tree, stats, alldata, order, paired) + pool_lines + ["commits: " + "; ".join(commits or ["none recorded"])]

@@ -93,10 +93,19 @@ def learning_curves(stats, alldata, path, title):
 
 def informativeness(fractions, info, path, title):
     """info: {score: {"curve": (mean, std, n) of [F] accuracies in %, "order_only": bool, ...}}; an
-    order-only curve is NaN beyond the method's budget, and its line stops there."""
+    order-only curve is NaN beyond the method's budget, and its line stops there; a set ("at_budget":
+    {"share", "acc": (mean, std, n)}) is one point at its budget."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for name in sorted(info, key=lambda k: np.nanmean(info[k]["curve"][0])):  # most informative first
+    def level(name):
+        return info[name]["at_budget"]["acc"][0] if "at_budget" in info[name] else np.nanmean(info[name]["curve"][0])
+
+    for name in sorted(info, key=level):  # most informative first
         mean, std, n = info[name]["curve"]
+        if "at_budget" in info[name]:  # a set (CoreSet's picks): one point, at its budget
+            share, (mean, std, n) = info[name]["at_budget"]["share"], info[name]["at_budget"]["acc"]
+            band(ax, np.array([share]), np.array([mean]), np.array([std]),
+                 label=f"{name} ({seeds_label([n])}; all its picks)", **method_style(name))
+            continue
         if not (n > 0).any():
             continue
         last = 100 * np.asarray(fractions)[n > 0][-1]

@@ -9,6 +9,9 @@ least_confidence (the baselines/ functions). Other methods need their model or e
   query order   cycle1/labeled_selected.npy, the picks best first, for greedy methods (ORDER_ONLY) and any
                 method without saved scores; known only up to the budget, so the curve stops there
                 (NaN, empty in the CSV) and there is no AUROC
+  a set         cycle1/labeled_selected.npy of a method whose picks are a set (PICKS_ARE_A_SET: CoreSet, whose
+                order is coreset.py re-sorting the program's set farthest-first): its accuracy on all its
+                picks, one point at its budget (its share of the pool as top_pct in the CSVs), no AUROC
 Ties in a score count as broken uniformly at random (top_k's way). A score whose inputs are missing or
 unfit (dispersion from fewer than 2 recorded epochs, where every sample ties; a file of the wrong
 shape) is left out for that seed and listed in auroc.md and the summary, never scored on ties.
@@ -39,6 +42,14 @@ SHARED_CYCLE0 = "cycle0"  # <tree>/cycle0/seed<S>: the one cycle-0 training of a
 # pick depending on the previous ones (k-center's scores are only the distances before the first pick).
 # Their informativeness follows cycle1/labeled_selected.npy.
 ORDER_ONLY = tuple(name for name, module in METHODS.items() if not getattr(module, "SCORES_ARE_QUERY_ORDER", True))
+# Methods whose picks are a set, in an order that means nothing (CoreSet's program chooses a set; coreset.py
+# re-sorts it farthest-first): scored by their accuracy on all their picks, at their budget only.
+SET_ONLY = tuple(name for name, module in METHODS.items() if getattr(module, "PICKS_ARE_A_SET", False))
+SET_SUFFIX = " (a set, at its budget)"
+LABEL_NOTE = ("A name with [ ]: a setting that differs from the paper's. vaal [N epochs]: VAAL's VAE and "
+              "discriminator trained N epochs (--vaal-epochs N; official code: 100), a far shorter VAAL training "
+              "than the paper's. bald [VARIANT]: BALD's stochastic passes as --bald-variant VARIANT makes them, "
+              "not the authors' (baselines/bald.py).")
 
 
 def has_pool_predictions(run):
@@ -80,9 +91,10 @@ def query_order(run, selected_file):
 
 
 def chain_score(tree, seed, method, labels, reference):
-    """(name, [F] curve in %, AUROC) from what acquire.py saved for a method report.py does not score,
-    against its chain's own cycle0 model (the already loaded `reference` run when the chain links to
-    the shared cycle 0); FileError when its files are missing or unfit."""
+    """(name, [F] curve in %, AUROC, at_budget) from what acquire.py saved for a method report.py does not
+    score, against its chain's own cycle0 model (the already loaded `reference` run when the chain links to
+    the shared cycle 0); at_budget: (share of the pool %, accuracy % on all its picks) for SET_ONLY methods,
+    whose curve is then all NaN, else None. FileError when its files are missing or unfit."""
     run_dir, cycle1 = tree.run_dir(method, seed, 0), tree.run_dir(method, seed, 1)
     if not run_dir.exists():
         raise FileError(f"{run_dir}: missing (run_all.sh links it to ../../{SHARED_CYCLE0}/seed{seed} "
@@ -95,25 +107,45 @@ def chain_score(tree, seed, method, labels, reference):
     if method in ORDER_ONLY or not scores_file.is_file():
         if not selected_file.is_file():
             raise FileError(f"{cycle1}: no labeled_scores.npy or labeled_selected.npy")
-        return f"{method} (query order)", 100 * order_accuracy(correct, query_order(run, selected_file)), np.nan
+        picks = query_order(run, selected_file)
+        if method in SET_ONLY:
+            at_budget = 100 * len(picks) / len(run.pool), 100 * correct[picks].mean()
+            return method + SET_SUFFIX, np.full(len(FRACTIONS), np.nan), np.nan, at_budget
+        return f"{method} (query order)", 100 * order_accuracy(correct, picks), np.nan, None
     scores = load_npy(scores_file, ndim=1, kind="float")
     if len(scores) != len(run.pool):
         raise FileError(f"{scores_file}: {len(scores)} scores for a pool of {len(run.pool)}")
-    return f"{method} (saved)", 100 * top_accuracy(correct, scores), auroc(scores, ~correct)
+    return f"{method} (saved)", 100 * top_accuracy(correct, scores), auroc(scores, ~correct), None
 
 
 def seed_informativeness(tree, seed, run, labels):
-    """{name: ([F] curve in %, AUROC)} of every score for one seed, {name: why missing}, pool accuracy %."""
+    """{name: ([F] curve in %, AUROC, at_budget or None)} of every score for one seed, {name: why missing},
+    pool accuracy %."""
     correct = run.probs.argmax(1) == labels[run.pool]
     scores, missing = computed_scores(run, correct)
-    found = {name: (100 * top_accuracy(correct, s), auroc(s, ~correct)) for name, s in scores.items()}
+    found = {name: (100 * top_accuracy(correct, s), auroc(s, ~correct), None) for name, s in scores.items()}
     for method in sorted(set(tree.chains) - set(COMPUTED)):
         try:
-            name, curve, area = chain_score(tree, seed, method, labels, run)
-            found[name] = curve, area
+            name, curve, area, at_budget = chain_score(tree, seed, method, labels, run)
+            found[name] = curve, area, at_budget
         except FileError as e:
             missing[method] = str(e)
     return found, missing, 100 * correct.mean()
+
+
+def summarise(per_seed):
+    """{seed: (curve, AUROC, at_budget)} of one score -> its info entry: "curve" and "auroc" (mean, std, n),
+    "order_only", "per_seed" {seed: (curve, AUROC)}, and for a set "at_budget" {"share", "acc": (mean, std, n),
+    "per_seed" {seed: accuracy}}."""
+    entry = {"curve": mean_std(np.array([c for c, _, _ in per_seed.values()])),
+             "auroc": mean_std(np.array([a for _, a, _ in per_seed.values()])),
+             "order_only": False, "per_seed": {s: (c, a) for s, (c, a, _) in per_seed.items()}}
+    budgets = {s: b for s, (_, _, b) in per_seed.items() if b is not None}
+    if budgets:
+        entry["at_budget"] = {"share": float(np.mean([share for share, _ in budgets.values()])),
+                              "acc": mean_std(np.array([acc for _, acc in budgets.values()])),
+                              "per_seed": {s: acc for s, (_, acc) in budgets.items()}}
+    return entry
 
 
 def informativeness(tree, labels, references=None):
@@ -129,9 +161,7 @@ def informativeness(tree, labels, references=None):
             per_seed.setdefault(name, {})[seed] = value
         missing += [(name, seed, why.replace(f"{tree.root}/", "")) for name, why in absent.items()]
         pool_acc.append(accuracy)
-    info = {name: {"curve": mean_std(np.array([c for c, _ in v.values()])),
-                   "auroc": mean_std(np.array([a for _, a in v.values()])),
-                   "order_only": name.endswith("(query order)"), "per_seed": v} for name, v in per_seed.items()}
+    info = {name: {**summarise(v), "order_only": name.endswith("(query order)")} for name, v in per_seed.items()}
     used = ", ".join(str(run.dir.relative_to(tree.root)) for run in references.values())
     notes = [f"Model: cycle 0 (initial labeled set) of {used}; its accuracy on the pool: {np.mean(pool_acc):.2f}%."]
     if any(name.endswith("(saved)") for name in info):
@@ -139,6 +169,11 @@ def informativeness(tree, labels, references=None):
     if any(v["order_only"] for v in info.values()):
         notes.append("\"(query order)\": the method's picks (cycle1/labeled_selected.npy, best first), against its "
                      "own cycle0 model; known only up to the budget, so the curve stops there and has no AUROC.")
+    if any("at_budget" in v for v in info.values()):
+        notes.append(f"\"{SET_SUFFIX.strip()[1:-1]}\": CoreSet's program chooses a set of centres; the order of its "
+                     "picks in labeled_selected.npy is coreset.py re-sorting that set farthest-first, not an order "
+                     "it queries in, so only its accuracy on all its picks, at its budget, is shown (no curve "
+                     "below the budget, no AUROC).")
     no_model = [str(s) for s in tree.seeds if s not in references]
     if no_model:
         notes.append(f"Seed {', '.join(no_model)}: no finished cycle 0 with preds.npy and probs.npy, left out.")
@@ -160,9 +195,18 @@ def example_panels(run, dataset, n_last=5):
     return panels
 
 
-def analyse_pool(tree, data_root, out):
+def relabel(info, labels):
+    """info with each score named as `labels` {method: shown name} says: "vaal (saved)" -> "vaal [1 epoch] (saved)"."""
+    def shown(name):
+        method, _, rest = name.partition(" ")
+        return " ".join(filter(None, [labels.get(method, method), rest]))
+    return {shown(name): v for name, v in info.items()}
+
+
+def analyse_pool(tree, data_root, out, labels=None):
     """Write informativeness.png/.csv, informativeness_seeds.csv (each seed's curve and AUROC, for paired
-    comparisons), auroc.md and examples.png; return summary lines."""
+    comparisons), auroc.md and examples.png, each score named as `labels` {method: name} says; return summary
+    lines."""
     references = reference_runs(tree, data_root)
     if not references:
         return ["informativeness, examples: skipped (no finished cycle0 with preds.npy and probs.npy)"]
@@ -172,12 +216,10 @@ def analyse_pool(tree, data_root, out):
     except (FileError, OSError, ValueError) as e:
         return [f"informativeness, examples: skipped (true labels unavailable: {e}; see --data-root)"]
     info, notes, missing = informativeness(tree, dataset.train_y, references)
-    rows = [(name, f"{100 * f:.0f}", float(v["curve"][0][j]), float(v["curve"][1][j]), int(v["curve"][2][j]))
-            for name, v in info.items() for j, f in enumerate(FRACTIONS)]
+    info = relabel(info, labels or {})
+    notes = notes + ([LABEL_NOTE] if labels else [])
+    rows, seed_rows = csv_rows(info)
     (out / "informativeness.csv").write_text(csv_text(["score", "top_pct", "acc_mean", "acc_std", "n_seeds"], rows))
-    seed_rows = [(name, seed, f"{100 * f:.0f}", float(curve[j]), float(area))
-                 for name, v in info.items() for seed, (curve, area) in v["per_seed"].items()
-                 for j, f in enumerate(FRACTIONS)]
     (out / "informativeness_seeds.csv").write_text(csv_text(["score", "seed", "top_pct", "acc", "auroc"], seed_rows))
     (out / "auroc.md").write_text(auroc_markdown(info, notes, missing))
     report_plots.informativeness(FRACTIONS, info, out / "informativeness.png", tree.root.name)
@@ -189,10 +231,29 @@ def analyse_pool(tree, data_root, out):
     return notes + [auroc_line(info)]
 
 
+def csv_rows(info):
+    """Rows of informativeness.csv (mean over seeds) and informativeness_seeds.csv: a score's accuracy at
+    each top p%; a set's (SET_ONLY) at its budget only, top_pct being its share of the pool."""
+    rows, seed_rows = [], []
+    for name, v in info.items():
+        if "at_budget" in v:
+            share, acc = f"{v['at_budget']['share']:.2f}", v["at_budget"]["acc"]
+            rows.append((name, share, float(acc[0]), float(acc[1]), int(acc[2])))
+            seed_rows += [(name, seed, share, float(a), np.nan) for seed, a in v["at_budget"]["per_seed"].items()]
+            continue
+        rows += [(name, f"{100 * f:.0f}", float(v["curve"][0][j]), float(v["curve"][1][j]), int(v["curve"][2][j]))
+                 for j, f in enumerate(FRACTIONS)]
+        seed_rows += [(name, seed, f"{100 * f:.0f}", float(curve[j]), float(area))
+                      for seed, (curve, area) in v["per_seed"].items() for j, f in enumerate(FRACTIONS)]
+    return rows, seed_rows
+
+
 def auroc_line(info):
     """One summary line: each score's mean AUROC, best first; the query-order ones have none."""
     ranked = sorted((n for n in info if n not in ("random", "oracle") and info[n]["auroc"][2]),
                     key=lambda n: -info[n]["auroc"][0])
     order_only = [n.split(" ")[0] for n in sorted(info) if info[n]["order_only"]]
+    sets = [n.split(" ")[0] for n in sorted(info) if "at_budget" in info[n]]
     return ("AUROC (misclassified vs correct pool samples): " + ", ".join(f"{n} {info[n]['auroc'][0]:.3f}" for n in ranked)
-            + (f"; n/a (query order known only up to the budget): {', '.join(order_only)}" if order_only else ""))
+            + (f"; n/a (query order known only up to the budget): {', '.join(order_only)}" if order_only else "")
+            + (f"; n/a (a set, scored at its budget only): {', '.join(sets)}" if sets else ""))

@@ -235,17 +235,28 @@ def relative_markdown(stats, n_seeds):
     return "\n".join(lines) + "\n"
 
 
+def aubc_span(pct):
+    """The x-range of an AUBC, from a chain's mean labeled share per cycle [C] (%): "10-30% labeled"."""
+    return "—" if np.isnan(pct[0]) or np.isnan(pct[-1]) else f"{pct[0]:g}-{pct[-1]:g}% labeled"
+
+
 def aubc_markdown(stats, n_seeds):
-    """The AUBC table: stats {method: chain_stats}, best first."""
+    """The AUBC table: stats {method: chain_stats}, best first, each with the labeled range it spans."""
     intro = ("Area under the budget curve (AUBC, as DeepAL+, Zhan et al. 2022, reports): test accuracy (%) "
              "integrated over the labeled share with the trapezoid rule, divided by that share's range (a flat "
              "curve at a% gives a%); per seed, over the seeds whose every cycle finished, then mean ± sample std.")
-    lines = [intro, "", "| method | seeds | AUBC (%) |", "| --- | --- | --- |"]
+    lines = [intro, "", "| method | seeds | AUBC (%) | over |", "| --- | --- | --- | --- |"]
     for method in sort_by_final({m: s["aubc"][0] for m, s in stats.items()}):
         s = stats[method]
         seeds = f"{n_seeds}" if s["complete"] == n_seeds else f"{s['complete']} of {n_seeds} complete"
-        lines.append(f"| {method} | {seeds} | {cell(*s['aubc'], n_seeds)} |")
+        lines.append(f"| {method} | {seeds} | {cell(*s['aubc'], n_seeds)} | {aubc_span(s['pct'])} |")
     return "\n".join(lines) + "\n"
+
+
+def aubc_header(stats, methods):
+    """ "AUBC (10-30% labeled)" when the methods' AUBCs share one range, else a pointer to the AUBC table."""
+    spans = {aubc_span(stats[m]["pct"]) for m in methods}
+    return f"AUBC ({spans.pop()})" if len(spans) == 1 else "AUBC (over each method's range: AUBC table)"
 
 
 def paired_markdown(stats, paired, n_seeds, reference="random"):
@@ -256,7 +267,8 @@ def paired_markdown(stats, paired, n_seeds, reference="random"):
              "same initial labeled set), mean ± half width of the 95% two-sided t-interval over seeds "
              "(t_{0.975, n-1} · sd / √n); * where the interval excludes 0; n/a: fewer than 2 paired seeds.")
     cycles = [f"cycle {c}" for c in range(len(next(iter(paired.values()))["cycles"][0]))]
-    lines = [intro, "", "| " + " | ".join(["method", *cycles, "AUBC"]) + " |", "|" + " --- |" * (len(cycles) + 2)]
+    lines = [intro, "", "| " + " | ".join(["method", *cycles, aubc_header(stats, paired)]) + " |",
+             "|" + " --- |" * (len(cycles) + 2)]
     for method in sort_by_final({m: stats[m]["aubc"][0] for m in paired}):
         cells = [diff_cell(*v, n_seeds) for v in zip(*paired[method]["cycles"])]
         lines.append("| " + " | ".join([method, *cells, diff_cell(*paired[method]["aubc"], n_seeds)]) + " |")
@@ -302,14 +314,29 @@ def top_accuracy_markdown(info, tops=(1, 2, 5, 10, 20), rank_by=5):
     rank_by%) first. "—" where a query order stops before p%; "(k of N seeds)" where seeds are missing."""
     columns = [int(round(100 * f)) for f in FRACTIONS]
     picked, rank_column = [columns.index(t) for t in tops], columns.index(rank_by)
-    total = max(int(max(v["curve"][2])) for v in info.values())
+    total = max(max(int(max(v["curve"][2])), v.get("at_budget", {}).get("acc", (0, 0, 0))[2]) for v in info.values())
+    ranked = {name: v for name, v in info.items() if "at_budget" not in v}
     lines = ["", f"Ranked by the top {rank_by}%, the most informative first.", "",
              "| score | " + " | ".join(f"top {t}%" for t in tops) + " | AUROC |", "|---" * (len(tops) + 2) + "|"]
-    for name in sorted(info, key=lambda k: np.nan_to_num(info[k]["curve"][0][rank_column], nan=np.inf)):
+    for name in sorted(ranked, key=lambda k: np.nan_to_num(info[k]["curve"][0][rank_column], nan=np.inf)):
         mean, std, n = info[name]["curve"]
         area = "n/a" if info[name]["order_only"] else cell(*info[name]["auroc"], total, digits=3)
         lines.append(f"| {name} | " + " | ".join(cell(mean[j], std[j], n[j], total, digits=1) for j in picked)
                      + f" | {area} |")
+    return lines + set_accuracy_markdown(info, total)
+
+
+def set_accuracy_markdown(info, total):
+    """Lines for the scores known only as a set (CoreSet's picks): accuracy on all of them, at the budget."""
+    sets = sorted(name for name, v in info.items() if "at_budget" in v)
+    if not sets:
+        return []
+    lines = ["", "Known only as a set (the order of its picks is an artefact): accuracy (%) on all its picks, "
+                 "at its budget, the only point of its Fig. 3 curve.", "",
+             "| score | its picks (% of the pool) | accuracy on them | AUROC |", "|---|---|---|---|"]
+    for name in sets:
+        at_budget = info[name]["at_budget"]
+        lines.append(f"| {name} | {at_budget['share']:.1f}% | {cell(*at_budget['acc'], total, digits=1)} | n/a |")
     return lines
 
 
@@ -324,7 +351,7 @@ def paired_top_markdown(info, reference="dispersion", tops=(2, 5, 10, 20)):
     lines = ["", f"{reference} minus each score: accuracy (points) on the top p% of the pool, paired by seed, "
                  f"mean ± 95% t-interval (* where it excludes 0; negative: {reference}'s picks are more informative).", "",
              "| score | " + " | ".join(f"top {t}%" for t in tops) + " |", "|---" * (len(tops) + 1) + "|"]
-    for name in sorted(n for n in info if n != reference):
+    for name in sorted(n for n in info if n != reference and "at_budget" not in info[n]):  # a set: no top p%
         other = info[name]["per_seed"]
         seeds = sorted(set(ref) & set(other))
         if not seeds:

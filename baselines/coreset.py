@@ -37,7 +37,8 @@ official code; with Ξ > 0 greedy no longer bounds the optimum from below, so δ
 The official code (github.com/ozansener/active_learning_coreset, coreset/full_solver_gurobi.py)
 solves the full ω-formulation with Gurobi over the whole data set, on squared distances with lb =
 ub / 2 (so in distance, from δ_g / √2), with the outlier variables fixed to 0, and stops at
-ub - lb < 1e-7. Scores: None (the program chooses a set, not a ranking). Ties: without
+ub - lb < 1e-7. Scores: None (the program chooses a set, not a ranking; its saved order is an
+artefact of the re-sorting, see PICKS_ARE_A_SET below). Ties: without
 subsampling the selection does not depend on the seed (greedy takes the lowest position, HiGHS
 is deterministic).
 """
@@ -48,9 +49,12 @@ import numpy as np
 from baselines.common import AcquisitionError, check_budget
 from baselines.kcenter import CHUNK_ELEMENTS, farthest_first, min_distances, to_tensor
 
-# Greedy: each pick depends on the previous ones, so the saved scores (if any) are not the query
-# order; report.py follows NEXT_selected.npy (the pick order) for Fig. 3 instead.
+# The program chooses a set of centres, not an order: the order NEXT_selected.npy lists them in
+# (farthest-first among the program's centres, then the greedy fill) is coreset() re-sorting the set
+# after the program. report.py therefore scores CoreSet's picks as a set, at its budget only (one
+# Fig. 3 point, no curve below the budget, no AUROC).
 SCORES_ARE_QUERY_ORDER = False
+PICKS_ARE_A_SET = True
 
 
 def edges_within(x, rows, radius):

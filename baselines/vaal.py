@@ -45,7 +45,9 @@ score does not depend on its batch. Ties go to a random sample (common.top_k).
 Cost: a 32x32 image's forward pass is 0.51 GMAC at width 128 (0.03 at width 32), and an
 iteration costs about 14 forward passes of a batch (1.8 TFLOP at batch 128): tens of CPU hours at
 the default 100 epochs even for the quick preset, whose CPU runs should pass fewer, e.g.
-ACQUIRE_ARGS="--vaal-epochs 1 --vaal-width 32" (measured times: README).
+ACQUIRE_ARGS="--vaal-epochs 1 --vaal-width 32" (measured times: README). Such a VAAL is not the
+paper's: report.py names it "vaal [1 epoch]" in every table (from acquire.py's record of its
+flags, or report.py --vaal-epochs for trees without one).
 """
 import numpy as np
 

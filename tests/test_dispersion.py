@@ -36,6 +36,14 @@ def test_authors_variant_modal_class_from_last_epochs_and_plus_one():
     assert label_dispersion(preds, mode_last=2, plus_one=True)[0] == pytest.approx(1 - 2 / 7)
 
 
+def test_authors_variant_counts_the_windows_mode_over_all_epochs_not_inside_the_window():
+    # The last 2 epochs say FROG; FROG is predicted in 4 of all 7 epochs but only 2 of the window's.
+    # The authors' code counts f_x over all epochs: 1 - 4/7 (counting inside the window: 1 - 2/7).
+    preds = column(FROG, FROG, CAT, CAT, CAT, FROG, FROG)
+    assert label_dispersion(preds, mode_last=2)[0] == pytest.approx(1 - 4 / 7)
+    assert label_dispersion(preds, mode_last=2)[0] != pytest.approx(1 - 2 / 7)
+
+
 def test_rejects_empty_or_non_integer_predictions():
     with pytest.raises(AcquisitionError):
         label_dispersion(np.zeros((0, 5), np.uint8))

@@ -12,6 +12,7 @@ import pytest
 from conftest import run_script
 
 import report
+import report_plots
 import report_pool
 from baselines.dispersion import label_dispersion
 from files import FileError
@@ -160,7 +161,6 @@ def test_learning_curve_lines_join_only_means_over_the_same_seeds(monkeypatch):
     """Seed 0 has finished cycles 0-2, seeds 1 and 2 only cycle 0; cycle 3 has not been reached. A line
     from the 3-seed mean at 10% (71) to seed 0 alone at 15% (75) would draw a gain of 4 where seed 0
     gained 5 (70 -> 75): the 15-20% line is drawn, the 10-15% one is not."""
-    import report_plots
     acc = np.array([[70, 75, 78, nan], [71, nan, nan, nan], [72, nan, nan, nan]])
     assert report_plots.same_seed_runs(acc) == [(0, 0), (1, 2)]
     assert report_plots.same_seed_runs(acc[:1, :3]) == [(0, 2)]
@@ -298,13 +298,56 @@ def test_results_md_has_aubc_and_paired_differences_to_random(tmp_path, capsys):
     text = (tmp_path / "out" / "results.md").read_text()
     assert "trapezoid" in text and "t-interval" in text
     _, rows = table(text, "| method | seeds | AUBC")
-    assert rows == ["| margin | 3 | 56.25 ± 0.25 |", "| dispersion | 3 | 56.00 ± 0.50 |", "| random | 3 | 55.00 ± 0.00 |"]
+    assert rows == ["| margin | 3 | 56.25 ± 0.25 | 10-15% labeled |", "| dispersion | 3 | 56.00 ± 0.50 | 10-15% labeled |",
+                    "| random | 3 | 55.00 ± 0.00 | 10-15% labeled |"]           # the AUBC's x-range beside it
     header, rows = table(text, "| method | cycle 0")
-    assert header == "| method | cycle 0 | cycle 1 | AUBC |"
+    assert header == "| method | cycle 0 | cycle 1 | AUBC (10-15% labeled) |"
     assert rows == ["| margin | +0.00 ± 0.00 | +2.50 ± 1.24 * | +1.25 ± 0.62 * |",
                     "| dispersion | +0.00 ± 0.00 | +2.00 ± 2.48 | +1.00 ± 1.24 |"]
     out = capsys.readouterr().out
+    assert "AUBC (10-15% labeled) % (mean ± std over complete seeds)" in out
     assert "  margin             56.25 ± 0.25                     | +1.25 ± 0.62 *           | +2.50 ± 1.24 *" in out
+
+
+def test_a_vaal_of_fewer_epochs_than_the_official_100_says_so_in_every_table(tmp_path, capsys):
+    accs = {"random": {0: [0.50, 0.60]}, "vaal": {0: [0.50, 0.58]}}
+    root = make_tree(tmp_path / "toy", accs, alldata={0: 0.8})
+    report.main([str(root), "--out", str(tmp_path / "plain")])             # nothing recorded: the official 100
+    assert "vaal [" not in (tmp_path / "plain" / "results.md").read_text()
+    report.main([str(root), "--out", str(tmp_path / "flag"), "--vaal-epochs", "1"])   # an older tree: the flag
+    write_json(root / "vaal/seed0/cycle1/labeled_config.json", {"identity": {"options": {"vaal_epochs": 1}}})
+    report.main([str(root), "--out", str(tmp_path / "recorded")])          # acquire.py's record of its flags
+    for out in ("flag", "recorded"):
+        text = (tmp_path / out / "results.md").read_text()
+        rows = [line for line in text.splitlines() if "vaal" in line and line.startswith("| ")]
+        assert len(rows) == 4 and all(row.startswith("| vaal [1 epoch] |") for row in rows)  # every table
+        assert "--vaal-epochs N; official code: 100" in text
+        assert "vaal [1 epoch],1," in (tmp_path / out / "learning_curves.csv").read_text()
+    write_json(root / "vaal/seed0/cycle1/labeled_config.json", {"identity": {"options": {"vaal_epochs": 100}}})
+    report.main([str(root), "--out", str(tmp_path / "official"), "--vaal-epochs", "1"])  # the record wins
+    assert "vaal [" not in (tmp_path / "official" / "results.md").read_text()
+    assert report_pool.relabel({"vaal (saved)": 1, "random": 2}, {"vaal": "vaal [1 epoch]"}) == {
+        "vaal [1 epoch] (saved)": 1, "random": 2}
+
+
+def test_a_bald_of_another_variant_than_the_authors_says_which(tmp_path):
+    root = make_tree(tmp_path / "toy", {"random": {0: [0.5, 0.6]}, "bald": {0: [0.5, 0.58]}}, alldata={0: 0.8})
+    tree = report.scan_tree(root)
+    assert report.method_labels(tree) == {}                                # nothing recorded
+    write_json(root / "bald/seed0/cycle1/labeled_config.json", {"identity": {"options": {"bald_variant": "authors"}}})
+    assert report.method_labels(tree) == {}
+    write_json(root / "bald/seed0/cycle1/labeled_config.json", {"identity": {"options": {"bald_variant": "gal"}}})
+    assert report.method_labels(tree) == {"bald": "bald [gal]"}
+
+
+def test_aubc_range_is_stated_and_differing_ranges_are_not_merged():
+    from report_stats import aubc_header, aubc_span
+
+    stats = {"a": {"pct": np.array([10, 12.5, 15])}, "b": {"pct": np.array([10, 12.5, 15])},
+             "c": {"pct": np.array([10, 12.5, nan])}}                        # c: no seed finished its last cycle
+    assert aubc_span(stats["a"]["pct"]) == "10-15% labeled" and aubc_span(stats["c"]["pct"]) == "—"
+    assert aubc_header(stats, ["a", "b"]) == "AUBC (10-15% labeled)"
+    assert aubc_header(stats, ["a", "c"]) == "AUBC (over each method's range: AUBC table)"
 
 
 def test_paired_differences_with_one_paired_seed_have_no_interval(tree, tmp_path, capsys):
@@ -313,7 +356,7 @@ def test_paired_differences_with_one_paired_seed_have_no_interval(tree, tmp_path
     assert rows[0] == ("| dispersion | +0.00 ± 0.00 | +5.00 ± n/a (1 of 2 seeds) | +10.00 ± n/a (1 of 2 seeds) "
                        "| +5.00 ± n/a (1 of 2 seeds) |")
     _, rows = table((tmp_path / "out" / "results.md").read_text(), "| method | seeds | AUBC")
-    assert "| random | 1 of 2 complete | 55.00 (1 of 2 seeds) |" in rows
+    assert "| random | 1 of 2 complete | 55.00 (1 of 2 seeds) | 10-20% labeled |" in rows
     assert "dispersion         61.25 ± 1.77" in capsys.readouterr().out
 
 
@@ -466,6 +509,35 @@ def test_greedy_methods_follow_their_query_order_not_their_stand_in_scores(tree,
     np.testing.assert_allclose(info["kcenter (saved)"]["curve"][0][:10], 100)  # ...the curve would be wrong
 
 
+def test_coreset_is_scored_as_a_set_at_its_budget_only(tree, tmp_path):
+    """CoreSet's program picks a set; coreset.py lists it farthest-first, an order with no meaning. Its 9
+    picks (10% of the 90) hold 3 right: 33.3% at 10% of the pool, and nothing below (a query order
+    would give 0, 0, 33.3, 25, ... at 1..9 picks) and no AUROC."""
+    labels = np.arange(100) % 3
+    correct = np.arange(90) % 2 == 0
+    predicted = np.where(correct, labels[10:], (labels[10:] + 1) % 3)
+    add_pool(tree / "dispersion/seed0/cycle0", one_hot(predicted), np.tile(predicted, (4, 1)), 100)
+    picks = [1, 3, 0, 5, 2, 7, 9, 4, 11]
+    write_chain(tree, "coreset", 0, predicted, labels, picks)
+    info, notes, missing = report_pool.informativeness(report.scan_tree(tree), labels)
+    entry = info["coreset (a set, at its budget)"]
+    assert "coreset (query order)" not in info and missing == []
+    assert entry["at_budget"]["share"] == pytest.approx(10) and entry["at_budget"]["acc"][0] == pytest.approx(100 / 3)
+    assert np.isnan(entry["curve"][0]).all() and entry["auroc"][2] == 0           # no curve, no AUROC
+    text = auroc_markdown(info, notes, missing)
+    assert "| coreset (a set, at its budget) | 10.0% | 33.3 | n/a |" in text
+    assert [line for line in text.splitlines() if line.startswith("| coreset")] == [
+        "| coreset (a set, at its budget) | 10.0% | 33.3 | n/a |"]                 # no row of top-p% dashes
+    assert any("re-sorting that set farthest-first" in note for note in notes)
+    rows, seed_rows = report_pool.csv_rows(info)
+    coreset_rows = [r for r in rows if r[0].startswith("coreset")]
+    assert len(coreset_rows) == 1 and coreset_rows[0][1] == "10.00" and coreset_rows[0][2] == pytest.approx(100 / 3)
+    assert len([r for r in seed_rows if r[0].startswith("coreset")]) == 1
+    assert "n/a (a set, scored at its budget only): coreset" in report_pool.auroc_line(info)
+    report_plots.informativeness(report_pool.FRACTIONS, info, tmp_path / "fig.png", "toy")   # one point
+    assert (tmp_path / "fig.png").stat().st_size > 1000
+
+
 def test_unfit_saved_files_are_listed_as_missing(tree):
     labels = np.arange(100) % 3
     predicted = labels[10:]
@@ -510,14 +582,16 @@ def test_cli_writes_every_file_from_a_tree_with_images(image_folder, tmp_path):
 def test_report_on_the_shared_cycle0_layout_with_images(image_folder, tmp_path, capsys):
     """The new layout end to end: a shared cycle 0 that recorded one epoch (no dispersion), a greedy method."""
     labels = np.repeat([0, 1, 2], 12)
-    root = make_tree(tmp_path / "tiny", {"random": {0: [0.4, 0.45]}, "kcenter": {0: [0.4, 0.5]}},
-                     alldata={0: 0.7}, universe=36, initial=8, step=4)
+    root = make_tree(tmp_path / "tiny", {"random": {0: [0.4, 0.45]}, "kcenter": {0: [0.4, 0.5]},
+                                         "vaal": {0: [0.4, 0.42]}}, alldata={0: 0.7}, universe=36, initial=8, step=4)
     shared = share_cycle0(root, 0)
     add_pool(shared, one_hot(labels[8:]), labels[None, 8:], 36, f"folder:{image_folder}", str(tmp_path / "cache"))
     np.save(root / "kcenter/seed0/cycle1/labeled_selected.npy", np.array([35, 9, 20, 12], np.int32))  # budget 4 of 28
-    report.main([str(root), "--out", str(tmp_path / "out")])
+    np.save(root / "vaal/seed0/cycle1/labeled_scores.npy", np.linspace(0, 1, 28, dtype=np.float32))
+    report.main([str(root), "--out", str(tmp_path / "out"), "--vaal-epochs", "1"])
     out = capsys.readouterr().out
-    assert "methods: kcenter random" in out and "every chain complete" in out
+    assert "methods: kcenter random vaal" in out and "every chain complete" in out
+    assert "| vaal [1 epoch] (saved) |" in (tmp_path / "out" / "auroc.md").read_text()   # VAAL's 1 epoch, here too
     assert "informativeness, missing (left out, never scored on ties):" in out
     assert "  dispersion seed0: " in out and "has 1 recorded epoch" in out
     assert "n/a (query order known only up to the budget): kcenter" in out
