@@ -9,7 +9,9 @@ and optionally add_arguments(parser) for its own flags. Every method's chain tra
 network on the identical schedule (only the acquisition differs), so a method cannot add train.py
 flags; TRACKS_EVERY_EPOCH = True asks for the per-epoch pool predictions in cycles >= 1 (the shared
 cycle 0 always records them); SCORES_ARE_QUERY_ORDER = False tells report.py that a greedy method's
-scores are not the order it queries in. Adding a method: one file plus one line here.
+scores are not the order it queries in; PICKS_ARE_A_SET = True tells report.py that a method's picks
+are a set whose order means nothing (scored at its budget only). Adding a method: one file plus two
+lines here (the import and the dict entry).
 """
 from baselines import (
     badge,
