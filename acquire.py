@@ -28,6 +28,7 @@ from files import (
     exit_with_error,
     index_dtype,
     load_indices,
+    load_json,
     load_npy,
     load_run_config,
     remove_stale_temporaries,

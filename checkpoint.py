@@ -47,7 +47,7 @@ def restore(path, identity, state, device):
     if saved_on != device.type:  # a CPU and a CUDA generator have different states and streams
         raise FileError(f"{path}: written on {saved_on}, but this run is on {device.type}; resume it on "
                         f"{saved_on} (--device), or {REMEDY}")
-    if not 1 <= saved["epoch"] < args.epochs or len(saved["generators"]) != len(state.generators):
+    if not 1 <= saved["epoch"] < identity["epochs"] or len(saved["generators"]) != len(state.generators):
         raise FileError(f"{path}: damaged (epoch {saved['epoch']}, {len(saved['generators'])} generators); {REMEDY}")
     try:
         _load_into(saved, state, device)
