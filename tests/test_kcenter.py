@@ -13,6 +13,7 @@ import models
 from baselines import kcenter
 from baselines.common import AcquisitionError
 from baselines.kcenter import covering_radius, kcenter_greedy
+from rundata import RunData
 
 
 def brute_force_greedy(pool, labeled, budget):
@@ -119,7 +120,7 @@ def test_acquire_cli_on_a_real_model(image_folder, tmp_path, method):
         acquire.main(["--run", str(run_dir), "--method", method, "--budget", "5", "--out",
                       str(tmp_path / f"{name}.npy"), "--device", "cpu"])
     selected = np.load(tmp_path / "a_selected.npy")
-    run = acquire.RunData(run_dir)
+    run = RunData(run_dir)
     assert len(set(selected.tolist())) == 5 and set(selected.tolist()) <= set(run.pool.tolist())
     np.testing.assert_array_equal(selected, np.load(tmp_path / "b_selected.npy"))   # same seed, same picks
     assert (tmp_path / "a_scores.npy").exists() == (method == "kcenter")
