@@ -63,7 +63,10 @@ def restore(path, identity, state, device):
                         f"{saved_on} (--device), or {REMEDY}")
     if not 1 <= saved["epoch"] < identity["epochs"] or len(saved["generators"]) != len(state.generators):
         raise FileError(f"{path}: damaged (epoch {saved['epoch']}, {len(saved['generators'])} generators); {REMEDY}")
-    history = _json_or_none(saved["history"])
+    try:
+        history = json.loads(saved["history"])
+    except ValueError as e:
+        raise FileError(f"{path}: damaged ({brief(e)}); {REMEDY}") from None
     if not isinstance(history, dict) or set(history) != set(state.history):
         raise FileError(f"{path}: its history is not the one train.py records (written by another version?); "
                         f"{REMEDY}")
@@ -72,13 +75,6 @@ def restore(path, identity, state, device):
     except (RuntimeError, ValueError, TypeError, KeyError, IndexError) as e:
         raise FileError(f"{path}: damaged ({brief(e)}); {REMEDY}") from None
     return saved["epoch"]
-
-
-def _json_or_none(text):
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
 
 
 def _load_into(saved, history, state, device):

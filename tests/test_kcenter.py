@@ -9,6 +9,7 @@ import torch
 from scipy.spatial.distance import cdist
 
 import acquire
+import data
 import models
 from baselines import kcenter
 from baselines.common import AcquisitionError
@@ -106,6 +107,8 @@ def untrained_run(folder, image_folder, labeled=6, pool=24, width=4):
     np.save(folder / "pool.npy", np.sort(indices[labeled:labeled + pool]).astype(np.int32))
     config = {"num_classes": 3, "n_train": 36, "dataset": f"folder:{image_folder}",
               "data_root": str(folder / "cache"), "width": width, "dropout": 0.0}
+    mean, std = data.load_dataset(config["dataset"], config["data_root"]).channel_stats()  # as train.py records them
+    config.update(channel_mean=mean.tolist(), channel_std=std.tolist())
     (folder / "config.json").write_text(json.dumps(config))
     torch.manual_seed(0)
     torch.save(models.build_model(3, width).state_dict(), folder / "model.pt")
