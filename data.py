@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from files import FileError, brief, exit_with_error, index_dtype, load_indices, save_npy, save_npz
 
@@ -119,7 +120,7 @@ def dataset_fingerprint(name):
     which torchvision checks on download, so every copy of the official release shares it.
     """
     if name in ("cifar10", "cifar100"):
-        import torchvision
+        import torchvision  # only CIFAR needs it: importing it doubles torch's import time (see below)
 
         cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
         return f"{name}-md5-{cls.tgz_md5}"
@@ -171,6 +172,9 @@ def _save_cache(path, data):
 
 
 def _decode_torchvision_cifar(name, data_root, download):
+    # torchvision imported here, not at the top: every train.py and acquire.py call imports data.py,
+    # and torchvision costs as much again as torch (python -c "import torch": 3.6-5.0 s, with
+    # torchvision 6.7-10.0 s, 2 loaded cores); only CIFAR needs it
     import torchvision
 
     cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
@@ -250,8 +254,6 @@ def _decode_image(path):
     its high byte, as Pillow does for 16-bit colour PNGs: convert("RGB") would clip it at 255 instead.
     Wider integer or float pixels (32-bit TIFFs) have no one 8-bit reading and are refused.
     """
-    from PIL import Image
-
     if path.stat().st_size == 0:
         raise FileError(f"{path}: empty file (0 bytes); expected an image")
     try:
@@ -307,8 +309,6 @@ def random_crop_flip(images, generator, padding=4):
 
 
 def _initial_command(args):
-    if args.subset is not None:
-        raise FileError("--subset was renamed --universe-size (how many training images take part)")
     n_train = len(load_dataset(args.dataset, args.data_root).train_y)
     if args.universe_size is not None and args.universe_size < 1:
         raise FileError(f"--universe-size: expected a positive number of training images, got {args.universe_size}")
@@ -351,7 +351,6 @@ def main(argv=None):
     initial.add_argument("--universe-size", type=int, default=None,
                          help="use a random subset of this many training images (quick runs); all of "
                               "them when the training set has fewer")
-    initial.add_argument("--subset", help=argparse.SUPPRESS)  # the old name of --universe-size
     initial.add_argument("--out", required=True, help="folder to write universe.npy and labeled.npy into")
     args = parser.parse_args(argv)
     try:

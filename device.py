@@ -36,16 +36,17 @@ def resolve_device(name):
     return device
 
 
-def setup_device(args):
-    """The compute device, with the backend settings this run asks for (call before any CUDA work)."""
-    if args.deterministic:
+def setup_device(name, deterministic=False):
+    """The compute device `name` (as resolve_device), with the backend settings --deterministic asks
+    for (call before any CUDA work)."""
+    if deterministic:
         # cuBLAS is reproducible only with a fixed workspace, read when CUDA starts (PyTorch's
         # reproducibility notes); a value the user set is kept.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    device = resolve_device(args.device)
-    torch.use_deterministic_algorithms(args.deterministic)
+    device = resolve_device(name)
+    torch.use_deterministic_algorithms(deterministic)
     # Shapes never change within a run, so cuDNN's autotuner pays off; it is not reproducible.
-    torch.backends.cudnn.benchmark = not args.deterministic
+    torch.backends.cudnn.benchmark = not deterministic
     return device
 
 
@@ -59,9 +60,10 @@ def describe_device(device):
 
 
 def memory_format(device, width):
-    """Speed only (the plain equivalent is PyTorch's default layout): channels-last is faster for convolutions, but on the CPU, torch 2.14's backward pass of a
-    strided 1x1 convolution corrupts memory in channels-last for 4-8 channels and odd batch sizes
-    (a crash, found by tests/test_run_all.py): narrow CPU models keep the default layout."""
+    """Speed only (the plain equivalent is PyTorch's default layout): channels-last is faster for
+    convolutions, but on the CPU, torch 2.14's backward pass of a strided 1x1 convolution corrupts
+    memory in channels-last for 4-8 channels and odd batch sizes (a crash, found by
+    tests/test_run_all.py): narrow CPU models keep the default layout."""
     if device.type == "cpu" and width < 16:
         return torch.contiguous_format
     return torch.channels_last

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from baselines import METHODS
 from files import FileError, index_dtype, load_indices, load_json, save_npy
 
 SHARED_CYCLE0 = "cycle0"
@@ -139,12 +140,14 @@ def budget(protocol, n_universe):
 
 
 def training_flags(unit, protocol):
-    """train.py's pool-tracking flags of a unit, as run_all.sh passes them."""
-    from baselines import train_args
-
+    """train.py's pool-tracking flags of a unit, as run_all.sh passes them: the last cycle and the
+    all-data run track nothing; a method's later cycles record every epoch only if it reads them
+    (TRACKS_EVERY_EPOCH), else the final softmax (--track-last 1, which changes nothing in training)."""
     if unit.kind == "alldata" or (unit.kind == "chain" and unit.cycle == protocol["cycles"]):
         return ["--no-track"]
-    return train_args(unit.method) if unit.kind == "chain" else []
+    if unit.kind != "chain" or getattr(METHODS[unit.method], "TRACKS_EVERY_EPOCH", False):
+        return []
+    return ["--track-last", "1"]
 
 
 def tracked_epochs(unit, protocol):

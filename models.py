@@ -11,11 +11,14 @@ parameters for 10 classes) and strides 1, 2, 2, 2, global average pooling and on
 MC-dropout needs it (Gal et al., 2017). `width` shrinks every stage for quick CPU runs.
 """
 import copy
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from files import FileError, brief, load_run_config, load_torch
 
 
 class BasicBlock(nn.Module):
@@ -97,10 +100,6 @@ def load_model(run_dir, device="cpu"):
 
     The weights are read to the CPU first, then moved; a damaged or mismatched file is one FileError line.
     """
-    from pathlib import Path
-
-    from files import FileError, brief, load_run_config, load_torch
-
     run_dir = Path(run_dir)
     config = load_run_config(run_dir / "config.json", "num_classes", "width", "dropout")
     model = build_model(config["num_classes"], config["width"], config["dropout"])

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+import data
 from files import FileError, exit_with_error, load_json, save_json
 
 PROTOCOL_FILE = "protocol.json"
@@ -140,8 +141,6 @@ def main(argv=None):
     protocol.add_argument("--change", default="", help="settings to change deliberately, comma-separated")
     protocol.add_argument("settings", nargs="*", help="KEY=VALUE, KEY one of " + ", ".join(PROTOCOL_SETTINGS))
     args = p.parse_args(argv)
-    import data  # here, not at the top: data imports torch, which the hashing helpers do not need
-
     try:
         change = {c for c in args.change.replace(",", " ").split()}
         unknown = change - set(PROTOCOL_SETTINGS)

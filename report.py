@@ -6,8 +6,7 @@ Reads (README, "Files a run writes"):
   <tree>/initial/seed<S>/universe.npy                   its length is the denominator of "% labeled"
   <tree>/<method>/seed<S>/cycle<C>/metrics.json         test_acc, n_labeled (a cycle is done when present)
   <tree>/cycle0/seed<S>/{pool,preds,probs}.npy          the shared initial model's pool predictions; each
-                                                        <method>/seed<S>/cycle0 links to it (older trees:
-                                                        a real cycle0 folder per method, read the same way)
+                                                        <method>/seed<S>/cycle0 links to it
   <tree>/<method>/seed<S>/cycle1/labeled_scores.npy     a method's own saved scores (model-based methods)
   <tree>/<method>/seed<S>/cycle1/labeled_selected.npy   the training indices it queried, best first
   <tree>/<method>/seed<S>/cycle<C>/labeled_config.json  the method's options, where recorded: a VAAL of other
@@ -38,232 +37,41 @@ Conventions:
             95% t-interval over the seeds where both finished; "*" where it excludes 0, n/a under 2 seeds.
   provenance  results.md names the commits of the trainings (config.json) and flags a chain whose
             cycles differ in a training setting or whose cycle 0 is not the seed's shared one.
-  informativeness  scored on each seed's cycle 0 (the shared <tree>/cycle0/seed<S> where it exists);
-            a method's own saved scores, or its query order up to the budget for greedy methods, or
-            for CoreSet (a set, its order an artefact) its accuracy on all its picks, at the budget only;
-            a score with missing or unfit inputs is listed, never scored on ties (report_pool.py).
-The numbers are pure functions in report_stats.py; the pool analysis is in report_pool.py; the figures
-are drawn by report_plots.py.
+  informativeness  scored on each seed's shared cycle 0 (<tree>/cycle0/seed<S>); a method's own saved
+            scores, or its query order up to the budget for greedy methods, or for CoreSet (a set, its
+            order an artefact) its accuracy on all its picks, at the budget only; a score with missing
+            or unfit inputs is listed, never scored on ties (reporting/pool.py).
+The work is done in reporting/: tree.py reads the tree, stats.py computes (pure functions on arrays),
+tables.py writes the markdown, CSV and summary, pool.py analyses the initial model's pool, plots.py
+draws the figures.
 """
 import argparse
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-import report_plots
-from files import FileError, exit_with_error, load_json, load_npy
-from report_pool import LABEL_NOTE, SHARED_CYCLE0, analyse_pool
-from report_stats import (
-    aubc_header,
+from files import FileError, exit_with_error
+from reporting import plots
+from reporting.pool import LABEL_NOTE, analyse_pool
+from reporting.stats import chain_stats, mean_std, paired_differences, sort_by_final
+from reporting.tables import (
     aubc_markdown,
-    cell,
-    chain_stats,
     csv_text,
     curve_rows,
-    diff_cell,
-    mean_std,
-    missing_cycles,
-    paired_differences,
     paired_markdown,
+    provenance_markdown,
     relative_markdown,
     results_markdown,
-    sort_by_final,
+    summary,
 )
-
-NOT_METHODS = ("initial", "alldata", "logs", SHARED_CYCLE0)  # folders of a tree that are no method
-VAAL_OFFICIAL_EPOCHS = 100  # baselines/vaal.py's default --vaal-epochs, the official code's
-
-# ---- the run tree ---------------------------------------------------------------------------------
-
-@dataclass
-class Tree:
-    """A run is its metrics.json dict, or None when its folder exists but the run did not finish."""
-    root: Path
-    chains: dict    # {method: {seed: {cycle: run}}}
-    alldata: dict   # {seed: run}
-    universe: dict  # {seed: number of training indices taking part}
-
-    @property
-    def seeds(self):
-        found = set(self.universe) | set(self.alldata)
-        return sorted(found.union(*(chain.keys() for chain in self.chains.values())))
-
-    @property
-    def cycles(self):
-        return list(range(1 + max((c for ch in self.chains.values() for s in ch.values() for c in s), default=-1)))
-
-    def run_dir(self, method, seed, cycle):
-        return self.root / method / f"seed{seed}" / f"cycle{cycle}"
-
-
-def numbered(folder, prefix):
-    """{n: path} of the <prefix><n> subfolders of folder."""
-    paths = folder.glob(f"{prefix}*") if folder.is_dir() else []
-    return {int(p.name[len(prefix):]): p for p in paths if re.fullmatch(rf"{prefix}\d+", p.name) and p.is_dir()}
-
-
-def finished(run):
-    return load_json(run / "metrics.json") if (run / "metrics.json").is_file() else None
-
-
-def scan_tree(root):
-    root = Path(root)
-    if not root.is_dir():
-        raise FileError(f"{root}: no such run tree")
-    universe = {s: len(load_npy(p / "universe.npy", ndim=1)) for s, p in numbered(root / "initial", "seed").items()
-                if (p / "universe.npy").is_file()}
-    alldata = {s: finished(p) for s, p in numbered(root / "alldata", "seed").items()}
-    chains = {}
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in NOT_METHODS):
-        seeds = {s: {c: finished(run) for c, run in numbered(p, "cycle").items()}
-                 for s, p in numbered(folder, "seed").items()}
-        if seeds:
-            chains[folder.name] = seeds
-    tree = Tree(root, chains, alldata, universe)
-    if not tree.cycles:
-        raise FileError(f"{root}: no <method>/seed<S>/cycle<C> folders; expected a run tree of run_all.sh")
-    return tree
-
-
-def matrices(tree, chain):
-    """[S, C] test accuracy and labeled share of the universe, both in % (NaN: missing or unfinished)."""
-    acc = np.full((len(tree.seeds), len(tree.cycles)), np.nan)
-    pct = acc.copy()
-    for i, seed in enumerate(tree.seeds):
-        for c, m in chain.get(seed, {}).items():
-            if m:
-                acc[i, c] = 100 * m["test_acc"]
-                pct[i, c] = 100 * m["n_labeled"] / tree.universe.get(seed, m["n_labeled"] + m.get("n_pool", 0))
-    return acc, pct
-
-
-def recorded(tree, method, option):
-    """The values of one of a method's options over its chain's cycle<C>/labeled_config.json (acquire.py's
-    record of what an acquisition was made from), sorted; [] where none is recorded."""
-    records = (tree.root / method).glob("seed*/cycle*/labeled_config.json") if method in tree.chains else []
-    values = set()
-    for path in records:
-        config = load_json(path)
-        identity = config.get("identity", {}) if isinstance(config, dict) else {}
-        values.add(identity.get("options", {}).get(option))
-    return sorted(values - {None})
-
-
-def method_labels(tree, vaal_epochs=None):
-    """{method: the name every table and figure shows}, where a setting differs from the paper's:
-    a VAAL trained other than the official 100 epochs is "vaal [N epochs]" (N recorded, else --vaal-epochs:
-    trees without the record; quick and medium presets: 1); a BALD recorded with another variant than the
-    authors' is "bald [VARIANT]" (trees without the record before issue 31: acquisition-dropout, 20 passes)."""
-    labels = {}
-    epochs = recorded(tree, "vaal", "vaal_epochs") or [vaal_epochs or VAAL_OFFICIAL_EPOCHS]
-    if epochs != [VAAL_OFFICIAL_EPOCHS]:
-        labels["vaal"] = f"vaal [{'/'.join(map(str, epochs))} epoch{'s' * (epochs != [1])}]"
-    variants = recorded(tree, "bald", "bald_variant")
-    if variants and variants != ["authors"]:
-        labels["bald"] = f"bald [{'/'.join(variants)}]"
-    return labels
-
-
-def alldata_acc(tree):
-    return np.array([100 * tree.alldata[s]["test_acc"] if tree.alldata.get(s) else np.nan for s in tree.seeds])
-
-
-def incomplete_lines(tree):
-    lines = [f"{method} seed{seed}: cycle {', '.join(map(str, miss))} missing"
-             + (f" (cycle {', '.join(map(str, unfinished))} started, not finished)" if unfinished else "")
-             for method, chain in tree.chains.items()
-             for seed, (miss, unfinished) in missing_cycles(chain, tree.seeds, tree.cycles).items()]
-    no_alldata = [str(s) for s in tree.seeds if not tree.alldata.get(s)]
-    return lines + ([f"alldata: seed {', '.join(no_alldata)} missing"] if no_alldata else [])
-
-
-# ---- provenance: is the tree one protocol, and which code made it ------------------------------------
-
-TRACKING = ("labeled_sha256", "track_every", "track_last", "no_track")  # may differ between cycles
-
-
-def run_configs(tree):
-    """{run folder (resolved, so the shared cycle 0 appears once): config.json dict} of every training
-    in the tree that has one."""
-    runs = [tree.run_dir(m, s, c) for m, ch in tree.chains.items() for s, cy in ch.items() for c in cy]
-    runs += [tree.root / "alldata" / f"seed{s}" for s in tree.alldata]
-    configs = {}
-    for run in runs:
-        if (run / "config.json").is_file():
-            config = load_json(run / "config.json")
-            configs[run.resolve()] = config if isinstance(config, dict) else {}
-    return configs
-
-
-def protocol_warnings(tree, configs):
-    """One line per chain whose cycles were trained with differing settings (beyond the labeled set
-    and the pool tracking), or whose cycle 0 is not the seed's shared cycle-0 training."""
-    warnings = []
-    for method, chain in tree.chains.items():
-        for seed in chain:
-            shared = tree.root / SHARED_CYCLE0 / f"seed{seed}"
-            cycle0 = tree.run_dir(method, seed, 0)
-            if shared.is_dir() and cycle0.exists() and cycle0.resolve() != shared.resolve():
-                warnings.append(f"{method} seed{seed}: cycle0 is not the seed's shared {SHARED_CYCLE0}/seed{seed}")
-            runs = {c: tree.run_dir(method, seed, c).resolve() for c in chain}
-            settings = {c: {k: v for k, v in configs[run].get("identity", {}).items() if k not in TRACKING}
-                        for c, run in runs.items() if run in configs}
-            first = min(settings, default=None)
-            for c, values in settings.items():
-                differing = sorted(k for k in set(values) | set(settings[first]) if values.get(k) != settings[first].get(k))
-                if differing:
-                    warnings.append(f"{method} seed{seed}: cycle{c} trained with other {', '.join(differing)} "
-                                    f"than cycle{first}")
-    return warnings
-
-
-def commit_lines(configs):
-    """The code that made the runs: each commit (+ 'with uncommitted changes') and how many runs."""
-    counts = {}
-    for config in configs.values():
-        git = config.get("environment", {}).get("git", {})
-        name = str(git.get("commit", "unknown"))[:12] + (" with uncommitted changes" if git.get("dirty") else "")
-        counts[name] = counts.get(name, 0) + 1
-    return [f"{name}: {n} run{'s' * (n != 1)}" for name, n in sorted(counts.items())]
-
-
-def provenance_markdown(warnings, commits):
-    lines = ["## Provenance", "", "Commits of the trainings summarised here (config.json):", ""]
-    lines += [f"- {line}" for line in commits] or ["- none recorded"]
-    if warnings:
-        lines += ["", "**Not one protocol** (the comparison mixes settings):", ""] + [f"- {w}" for w in warnings]
-    return "\n".join(lines) + "\n"
-
-
-# ---- command line -----------------------------------------------------------------------------------
-
-def comparison_lines(tree, stats, paired):
-    """The AUBC and the paired differences to random (AUBC, final cycle), one line per method."""
-    n = len(tree.seeds)
-    lines = [f"{aubc_header(stats, stats)} % (mean ± std over complete seeds) | minus random, same seed: "
-             "mean ± 95% t-interval (* excludes 0), AUBC | final cycle"]
-    for m in sort_by_final({m: s["aubc"][0] for m, s in stats.items()}):
-        d = paired.get(m)
-        diffs = f" | {diff_cell(*d['aubc'], n):<24} | {diff_cell(*(v[-1] for v in d['cycles']), n)}" if d else ""
-        lines.append(f"  {m:<18} {cell(*stats[m]['aubc'], n):<32}{diffs}".rstrip())
-    return lines + ([] if paired else ["  (no random chain: no paired differences)"])
-
-
-def summary(tree, stats, alldata, order, paired):
-    n = len(tree.seeds)
-    lines = [f"{tree.root}: seeds {' '.join(map(str, tree.seeds))}, cycles 0-{tree.cycles[-1]}",
-             f"methods: {' '.join(sorted(tree.chains))}",
-             "final cycle: test accuracy % (mean ± std over seeds) | relative to all data"]
-    for m in order:
-        s = stats[m]
-        rel = cell(100 * s["rel"][0], 100 * s["rel"][1], s["rel"][2], n, "%")
-        lines.append(f"  {m:<18} {cell(s['mean'][-1], s['std'][-1], s['n'][-1], n):<32} | {rel}")
-    lines.append(f"  {'all data':<18} {cell(*alldata, n)}")
-    lines += comparison_lines(tree, stats, paired)
-    missing = incomplete_lines(tree)
-    return lines + (["incomplete:"] + [f"  {line}" for line in missing] if missing else ["every chain complete"])
+from reporting.tree import (
+    VAAL_OFFICIAL_EPOCHS,
+    alldata_acc,
+    commit_lines,
+    matrices,
+    method_labels,
+    protocol_warnings,
+    run_configs,
+    scan_tree,
+)
 
 
 def parse_args(argv=None):
@@ -286,12 +94,12 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     alldata_seeds = alldata_acc(tree)
     alldata = mean_std(alldata_seeds)
-    labels = method_labels(tree, args.vaal_epochs)
+    labels = method_labels(tree, args.vaal_epochs)  # "vaal [1 epoch]", "bald [gal]": what differs from the paper
     stats = {labels.get(m, m): chain_stats(*matrices(tree, chain), alldata_seeds) for m, chain in tree.chains.items()}
     order = sort_by_final({m: s["mean"][-1] for m, s in stats.items()})
     header = ["method", "cycle", "labeled_pct", "acc_mean", "acc_std", "n_seeds"]
     (out / "learning_curves.csv").write_text(csv_text(header, curve_rows(stats, alldata)))
-    report_plots.learning_curves({m: stats[m] for m in order}, alldata, out / "learning_curves.png", tree.root.name)
+    plots.learning_curves({m: stats[m] for m in order}, alldata, out / "learning_curves.png", tree.root.name)
     n_seeds, paired = len(tree.seeds), paired_differences(stats)
     configs = run_configs(tree)
     warnings, commits = protocol_warnings(tree, configs), commit_lines(configs)

@@ -129,9 +129,14 @@ fi
 if [ "$DEVICE" != auto ] && [ "$DEVICE" != cpu ]; then  # a device this machine lacks fails now, not in a log
   message=$($PYTHON device.py "$DEVICE" 2>&1 > /dev/null) || { echo "${message/--device /DEVICE=}" >&2; exit 2; }
 fi
+# The method names, checked; and those that read the pool's predictions after every epoch
+# (TRACKS_EVERY_EPOCH in their baselines/ file: dispersion). One python call for all methods, before
+# any work, once per run_all.sh (no call per chain). It imports torch with the baselines: 4.3-6.1 s
+# on 2 loaded cores (python -c "import baselines"; 0.2-0.6 s while they imported torch in functions).
 # shellcheck disable=SC2086
-$PYTHON -c "import sys; from baselines import METHODS; bad = [m for m in sys.argv[1:] if m not in METHODS]
-if bad: sys.exit(f'error: unknown method {bad[0]!r}; known: {\" \".join(sorted(METHODS))}')" $METHODS || exit 2
+EVERY_EPOCH=$($PYTHON -c "import sys; from baselines import METHODS; bad = [m for m in sys.argv[1:] if m not in METHODS]
+if bad: sys.exit(f'error: unknown method {bad[0]!r}; known: {\" \".join(sorted(METHODS))}')
+print(*(m for m in sys.argv[1:] if getattr(METHODS[m], 'TRACKS_EVERY_EPOCH', False)))" $METHODS) || exit 2
 
 # The tree's protocol: recorded by the first run, checked by every later one (provenance.py).
 $PYTHON provenance.py protocol "$ROOT" \
@@ -181,32 +186,41 @@ chain() {  # chain METHOD SEED: one method's cycles for one seed; a second run o
   locked "$ROOT/$1/seed$2/.lock" "the $1 chain of seed $2" chain_cycles "$1" "$2"
 }
 
-chain_cycles() {  # chain_cycles METHOD SEED: from the shared cycle 0, acquire and retrain up to cycle CYCLES
-  local method=$1 seed=$2
-  local init=$ROOT/initial/seed$seed base=$ROOT/$method/seed$seed
-  local universe=$init/universe.npy budget tracking
+chain_cycles() {  # chain_cycles METHOD SEED: cycle by cycle, train, then acquire the next labeled set
+  local method=$1 seed=$2 last=${UNTIL:-$CYCLES} budget
+  ((last <= CYCLES)) || last=$CYCLES  # UNTIL: this time, up to cycle UNTIL's training
   budget=$($PYTHON -c "import sys, numpy as np; print(round(float(sys.argv[1]) * len(np.load(sys.argv[2]))))" \
-    "$STEP" "$universe")
-  tracking=$($PYTHON -c "import sys; from baselines import train_args; print(*train_args(sys.argv[1]))" "$method")
-  shared_cycle0 "$seed"
-  mkdir -p "$base"
-  [ -e "$base/cycle0" ] || ln -s "../../cycle0/seed$seed" "$base/cycle0"
-  for ((c = 1; c <= CYCLES; c++)); do
-    if [ -n "$UNTIL" ] && ((c > UNTIL)); then break; fi
-    local previous=$base/cycle$((c - 1)) run=$base/cycle$c
-    # score the pool of the previous cycle, add the top budget (kept if made from the same run and settings)
-    # shellcheck disable=SC2086
-    $PYTHON acquire.py --run "$previous" --method "$method" --budget "$budget" --out "$run/labeled.npy" \
-      --seed "$seed" --device "$DEVICE" --resume $ACQUIRE_ARGS
-    $PYTHON checks.py --initial "$init" --chain "$base" --budget "$budget"  # no leakage, before training
-    if [ "$ACQUIRE_ONLY" = 1 ] && ((c == ${UNTIL:-$CYCLES} || c == CYCLES)); then break; fi
-    if ((c < CYCLES)); then
-      # shellcheck disable=SC2086
-      train "$run" "$run/labeled.npy" "$universe" "$seed" $tracking
-    else  # the last model is only evaluated: no acquisition follows, so no pool tracking
-      train "$run" "$run/labeled.npy" "$universe" "$seed" --no-track
-    fi
+    "$STEP" "$ROOT/initial/seed$seed/universe.npy")
+  for ((c = 0; c <= last; c++)); do
+    if [ "$ACQUIRE_ONLY" = 1 ] && ((c > 0 && c == last)); then break; fi  # acquired, left untrained
+    train_cycle "$method" "$seed" "$c"
+    if ((c == last)); then break; fi  # the model of cycle CYCLES is only tested: no acquisition follows
+    acquire "$method" "$seed" "$c" "$budget"
   done
+}
+
+train_cycle() {  # train_cycle METHOD SEED C: cycle 0 is the seed's shared one, linked; the others train
+  local method=$1 seed=$2 c=$3 base=$ROOT/$1/seed$2 universe=$ROOT/initial/seed$2/universe.npy
+  if ((c == 0)); then
+    shared_cycle0 "$seed"
+    mkdir -p "$base"
+    [ -e "$base/cycle0" ] || ln -s "../../cycle0/seed$seed" "$base/cycle0"
+  elif ((c == CYCLES)); then  # the last model is only tested: no pool tracking
+    train "$base/cycle$c" "$base/cycle$c/labeled.npy" "$universe" "$seed" --no-track
+  elif [[ " $EVERY_EPOCH " == *" $method "* ]]; then  # the pool predicted after every epoch (section 3.1)
+    train "$base/cycle$c" "$base/cycle$c/labeled.npy" "$universe" "$seed"
+  else  # the final softmax is all the method reads; tracking less changes nothing in training
+    train "$base/cycle$c" "$base/cycle$c/labeled.npy" "$universe" "$seed" --track-last 1
+  fi
+}
+
+acquire() {  # acquire METHOD SEED C BUDGET: score cycle C's pool, write cycle C+1's labeled set, check it
+  local method=$1 seed=$2 c=$3 budget=$4 base=$ROOT/$1/seed$2
+  # kept if made from the same run and settings (acquire.py --resume)
+  # shellcheck disable=SC2086
+  $PYTHON acquire.py --run "$base/cycle$c" --method "$method" --budget "$budget" \
+    --out "$base/cycle$((c + 1))/labeled.npy" --seed "$seed" --device "$DEVICE" --resume $ACQUIRE_ARGS
+  $PYTHON checks.py --initial "$ROOT/initial/seed$seed" --chain "$base" --budget "$budget"  # no leakage, before training
 }
 
 alldata() {  # alldata SEED: the reference trained on the whole universe (paper, Table 1)

@@ -17,7 +17,8 @@ Writes into RUN, each file atomically; metrics.json comes last, so its presence 
                 epoch; with the default tracking, row t holds the predictions after epoch t+1
   probs.npy     [P, C] float32: softmax over the pool after the last epoch
   model.pt      final weights (a state_dict; models.load_model rebuilds the network)
-  metrics.json  test_acc (a fraction), n_labeled, per-epoch loss, training accuracy and lr, seconds per phase
+  metrics.json  test_acc (a fraction), n_labeled, per-epoch loss, training accuracy, lr and seconds
+                (training, predicting the pool), and the seconds of each phase in total
   checkpoint.pt only while training: the state --resume continues from
 """
 import argparse
@@ -26,6 +27,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -33,6 +35,8 @@ import torch.nn.functional as F
 
 import checkpoint
 import data
+from checkpoint import TrainingState
+from device import clock, describe_device, memory_format, setup_device
 from files import (
     FileError,
     exit_with_error,
@@ -46,7 +50,6 @@ from files import (
     save_npy,
     save_torch,
 )
-from device import clock, describe_device, memory_format, setup_device
 from models import build_model, fuse_batchnorm
 from provenance import check_identity, git_state, indices_sha256
 
@@ -59,7 +62,6 @@ def parse_args(argv=None):
     p.add_argument("--universe", default=None,
                    help=".npy of the training indices taking part; pool = universe - labeled (default: the "
                         "universe.npy beside --labeled if there is one, else the whole training set)")
-    p.add_argument("--subset", help=argparse.SUPPRESS)  # the old name of --universe: refused below
     p.add_argument("--out", required=True, help="run folder to write")
     p.add_argument("--epochs", type=int, default=100, help="100 (paper, section 4.1)")
     p.add_argument("--batch-size", type=int, default=256, help="256 (authors' code; paper silent)")
@@ -99,9 +101,6 @@ def parse_args(argv=None):
     if args.universe is None and beside.is_file() and beside != Path(args.labeled):
         args.universe = str(beside)  # data.py initial writes the two side by side; never all by mistake
         print(f"--universe: {beside} (found beside --labeled)", flush=True)
-    if args.subset is not None:
-        raise FileError("--subset was renamed --universe (the .npy of the training indices taking part)")
-    del args.subset
     if args.milestones is None:
         args.milestones = [int(round(0.6 * args.epochs)), int(round(0.8 * args.epochs))]
     for flag in ("epochs", "batch_size", "width", "track_every"):
@@ -112,27 +111,27 @@ def parse_args(argv=None):
     return args
 
 
-def tracked_epochs(args):
+def tracked_epochs(epochs, track_every=1, track_last=0, no_track=False):
     """1-based epochs after which the pool is predicted (always including the last one)."""
-    if args.no_track:
+    if no_track:
         return []
-    first = args.epochs - args.track_last + 1 if args.track_last > 0 else 1
-    return [e for e in range(1, args.epochs + 1) if e >= first and (args.epochs - e) % args.track_every == 0]
+    first = epochs - track_last + 1 if track_last > 0 else 1
+    return [e for e in range(1, epochs + 1) if e >= first and (epochs - e) % track_every == 0]
 
 
-def split_pool(args, n_train):
+def split_pool(labeled_file, universe_file, n_train):
     """(labeled, pool) index arrays; the pool is the universe (or everything) minus the labeled set."""
-    labeled = load_indices(args.labeled, n_train)
-    universe = np.arange(n_train) if args.universe is None else load_indices(args.universe, n_train)
+    labeled = load_indices(labeled_file, n_train)
+    universe = np.arange(n_train) if universe_file is None else load_indices(universe_file, n_train)
     if not np.isin(labeled, universe).all():
-        raise FileError(f"{args.labeled}: holds indices outside the universe {args.universe}")
+        raise FileError(f"{labeled_file}: holds indices outside the universe {universe_file}")
     if len(labeled) < 2:
-        raise FileError(f"{args.labeled}: expected at least 2 labeled indices, found {len(labeled)}")
+        raise FileError(f"{labeled_file}: expected at least 2 labeled indices, found {len(labeled)}")
     pool = np.setdiff1d(universe, labeled)  # sorted, disjoint from labeled by construction
     return np.sort(labeled), pool
 
 
-def train_one_epoch(model, optimizer, images, labels, prep, args, generator, autocast):
+def train_one_epoch(model, optimizer, images, labels, prep, batch_size, generator, autocast):
     """One pass over the labeled set in a random order, with augmentation; returns the mean loss and
     the accuracy on the augmented training batches (for the log).
 
@@ -143,8 +142,8 @@ def train_one_epoch(model, optimizer, images, labels, prep, args, generator, aut
     order = torch.randperm(n, generator=generator, device=images.device)
     loss_sum = torch.zeros((), device=images.device)
     correct = torch.zeros((), dtype=torch.long, device=images.device)
-    for start in range(0, n, args.batch_size):
-        batch = order[start:start + args.batch_size]
+    for start in range(0, n, batch_size):
+        batch = order[start:start + batch_size]
         if len(batch) < 2:  # BatchNorm cannot train on a single sample; it is seen next epoch
             continue
         x = prep(data.random_crop_flip(images[batch], generator))
@@ -185,7 +184,7 @@ def predict(model, images, prep, batch_size, autocast, generator=None):
 
 def environment(device):
     """Library versions, the code's git state (provenance.git_state) and the device, for config.json."""
-    import torchvision
+    import torchvision  # here: a rerun's train.py --resume that keeps a finished run never needs it (data.py)
     return {"python": platform.python_version(), "torch": torch.__version__,
             "torchvision": torchvision.__version__, "numpy": np.__version__, "git": git_state(),
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
@@ -249,19 +248,41 @@ def write_outputs(out, model, preds, probs, num_classes, metrics):
         save_npy(out / "preds.npy", preds.cpu().numpy().astype(label_dtype(num_classes)))
         save_npy(out / "probs.npy", probs.float().cpu().numpy())
     save_torch(out / "model.pt", model.state_dict())
-    rounded = {k: round(v, 3) if k.startswith("seconds") else v for k, v in metrics.items()}
+    rounded = {k: to_milliseconds(v) if k.startswith("seconds") else v for k, v in metrics.items()}
     save_json(out / "metrics.json", rounded)
 
 
+def to_milliseconds(seconds):
+    """Seconds (a number, or a list of them) rounded to the millisecond."""
+    return [round(s, 3) for s in seconds] if isinstance(seconds, list) else round(seconds, 3)
+
+
 @dataclass
-class TrainingState:
-    """Everything that changes while training, and that a checkpoint must restore."""
-    model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
-    generators: tuple  # (shuffling + augmentation, pool augmentation for --track-augment)
-    preds: torch.Tensor  # [T, P] predicted class of every pool sample after each recorded epoch
-    history: dict       # per-epoch loss and lr, seconds per phase (metrics.json)
+class Inputs:
+    """What every epoch reads, on the device.
+
+    Speed only: images live on the device as uint8, and each batch is cropped, flipped and
+    normalised there (plain equivalent: a DataLoader with torchvision's RandomCrop(32, padding=4),
+    RandomHorizontalFlip and Normalize; tests/test_data.py checks the pixels agree).
+    """
+    train_x: torch.Tensor  # [L, 3, H, W] uint8, the labeled images
+    train_y: torch.Tensor  # [L] their classes
+    pool_x: torch.Tensor   # [P, 3, H, W] uint8, the pool images
+    prep: Callable         # uint8 batch -> normalised float batch (the training set's channel mean, std)
+    pool_batch: int        # batch size for predicting the pool and the test set
+    autocast: torch.autocast  # bfloat16 with --bf16 on CUDA, else disabled
+
+
+def to_device(dataset, labeled, pool, channel_mean, channel_std, device, width, pool_batch_size, bf16):
+    """The Inputs of a training: labeled and pool images moved to the device once, and how to batch them."""
+    mean, std = (torch.from_numpy(s).to(device) for s in (channel_mean, channel_std))
+    def prep(batch):
+        return data.normalize(batch, mean, std, memory_format(device, width))
+    return Inputs(data.to_device_images(dataset.train_x[labeled], device),
+                  torch.from_numpy(dataset.train_y[labeled]).to(device),
+                  data.to_device_images(dataset.train_x[pool], device), prep,
+                  pool_batch_size or (1024 if device.type == "cuda" else 64),
+                  torch.autocast(device.type, torch.bfloat16, enabled=bf16 and device.type == "cuda"))
 
 
 def new_training_state(args, num_classes, num_tracked, pool_size, device):
@@ -273,7 +294,8 @@ def new_training_state(args, num_classes, num_tracked, pool_size, device):
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, args.milestones, args.gamma)
     generators = (torch.Generator(device).manual_seed(args.seed), torch.Generator(device).manual_seed(args.seed + 1))
     preds = torch.zeros(num_tracked, pool_size, dtype=torch.int16, device=device)
-    history = {"train_loss": [], "train_acc": [], "lr": [], "seconds_train": 0.0, "seconds_pool": 0.0}
+    history = {"train_loss": [], "train_acc": [], "lr": [], "seconds_train": 0.0, "seconds_pool": 0.0,
+               "seconds_train_per_epoch": [], "seconds_pool_per_epoch": []}
     return TrainingState(model, optimizer, scheduler, generators, preds, history)
 
 
@@ -283,6 +305,8 @@ def log_epoch(history, epoch, epochs, loss, accuracy, lr, seconds_train, seconds
     history["train_loss"].append(loss)
     history["train_acc"].append(accuracy)
     history["lr"].append(lr)
+    history["seconds_train_per_epoch"].append(seconds_train)
+    history["seconds_pool_per_epoch"].append(seconds_pool)
     history["seconds_train"] += seconds_train
     history["seconds_pool"] += seconds_pool
     seconds_per_epoch = (history["seconds_train"] + history["seconds_pool"]) / len(history["train_loss"])
@@ -299,59 +323,44 @@ def format_seconds(seconds):
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    out = Path(args.out)
-    identity = training_identity(args)
-    if args.resume and reuse_finished(out, identity):
-        return
-    device = setup_device(args)
-    print(f"{out}: training on {describe_device(device)}", flush=True)
-    if device.type == "cpu" and args.width >= 64 and args.epochs >= 50:
+def warn_if_paper_scale_on_cpu(device, width, epochs):
+    if device.type == "cpu" and width >= 64 and epochs >= 50:
         print("warning: the paper's network (width 64) on a CPU: about 10 hours for a cycle 0 of CIFAR-10 "
               "on 2 cores (benchmarks/README.md); --width 16 --epochs 20 (run_all.sh PRESET=quick) is "
               "CPU-sized", file=sys.stderr, flush=True)
-    dataset = data.load_dataset(args.dataset, args.data_root)
-    labeled, pool = split_pool(args, len(dataset.train_y))
-    tracked = tracked_epochs(args) if len(pool) else []  # the epochs after which the pool is predicted
-    channel_mean, channel_std = dataset.channel_stats()
-    start_run_folder(out, args, identity, dataset, labeled, pool, device, channel_mean, channel_std)
 
-    # Speed only: images live on the device as uint8, and each batch is cropped, flipped and
-    # normalised there (plain equivalent: a DataLoader with torchvision's RandomCrop(32, padding=4),
-    # RandomHorizontalFlip and Normalize; tests/test_data.py checks the pixels agree).
-    mean, std = (torch.from_numpy(s).to(device) for s in (channel_mean, channel_std))
-    def prep(batch):
-        return data.normalize(batch, mean, std, memory_format(device, args.width))
-    train_x = data.to_device_images(dataset.train_x[labeled], device)
-    train_y = torch.from_numpy(dataset.train_y[labeled]).to(device)
-    pool_x = data.to_device_images(dataset.train_x[pool], device)
-    pool_batch = args.pool_batch_size or (1024 if device.type == "cuda" else 64)
-    autocast = torch.autocast(device.type, torch.bfloat16, enabled=args.bf16 and device.type == "cuda")
-    state = new_training_state(args, dataset.num_classes, len(tracked), len(pool), device)
-    first_epoch = resume(out / "checkpoint.pt", identity, state, device) + 1 if args.resume else 1
+
+def train(args, out, identity, state, first_epoch, tracked, inputs, device):
+    """The epochs from first_epoch on: train on the labeled set, then, after a tracked epoch, predict
+    the pool; a checkpoint when one is due. Returns (finished, probs): finished is False when
+    --stop-after-epoch stopped the run; probs [P, C] is the pool's softmax after the last tracked epoch."""
     augment_pool = state.generators[1] if args.track_augment else None
-
     probs = None
     for epoch in range(first_epoch, args.epochs + 1):
         t0 = clock(device)
-        loss, accuracy = train_one_epoch(state.model, state.optimizer, train_x, train_y, prep, args, state.generators[0], autocast)
+        loss, accuracy = train_one_epoch(state.model, state.optimizer, inputs.train_x, inputs.train_y, inputs.prep,
+                                         args.batch_size, state.generators[0], inputs.autocast)
         lr = state.scheduler.get_last_lr()[0]
         state.scheduler.step()
         t1 = clock(device)
         if epoch in tracked:
             # Paper, section 3.1: after the epoch, the predicted class of every pool sample; one row
             # of preds.npy per recorded epoch (Eq. 1-2 are computed from these rows).
-            state.preds[tracked.index(epoch)], probs = predict(state.model, pool_x, prep, pool_batch, autocast,
-                                                               augment_pool)
+            state.preds[tracked.index(epoch)], probs = predict(state.model, inputs.pool_x, inputs.prep,
+                                                               inputs.pool_batch, inputs.autocast, augment_pool)
         log_epoch(state.history, epoch, args.epochs, loss, accuracy, lr, t1 - t0, clock(device) - t1)
-        if stop_or_checkpoint(out / "checkpoint.pt", args, identity, epoch, state, device):
-            return
+        if checkpoint.stop_or_checkpoint(out / "checkpoint.pt", identity, epoch, state, device, args.epochs,
+                                         args.checkpoint_every, args.stop_after_epoch):
+            return False, probs
+    return True, probs
 
+
+def finish(out, state, probs, inputs, dataset, labeled, pool, tracked, args, device):
+    """Test the final model and write the run's results; the checkpoint goes."""
     if tracked and args.track_augment:  # the final softmax (probs.npy) is on clean images
-        probs = predict(state.model, pool_x, prep, pool_batch, autocast)[1]
+        probs = predict(state.model, inputs.pool_x, inputs.prep, inputs.pool_batch, inputs.autocast)[1]
     t3 = time.perf_counter()
-    test_acc = test_accuracy(state.model, dataset, prep, pool_batch, autocast, device)
+    test_acc = test_accuracy(state.model, dataset, inputs.prep, inputs.pool_batch, inputs.autocast, device)
     state.history["seconds_test"] = time.perf_counter() - t3
     write_outputs(out, state.model, state.preds, probs, dataset.num_classes, {
         "test_acc": test_acc, "n_labeled": len(labeled), "n_pool": len(pool), "epochs": args.epochs,
@@ -360,23 +369,26 @@ def main(argv=None):
     print(f"{out}: test accuracy {test_acc:.4f} with {len(labeled)} labeled samples", flush=True)
 
 
-def resume(path, identity, state, device):
-    """The epoch a checkpoint left off at, restored into `state`; 0 when there is none."""
-    if not path.is_file():
-        return 0
-    done = checkpoint.restore(path, identity, state, device)
-    print(f"resuming {path.parent} after epoch {done}", flush=True)
-    return done
-
-
-def stop_or_checkpoint(path, args, identity, epoch, state, device):
-    """Save a checkpoint when one is due; True if the run should stop here (--stop-after-epoch)."""
-    stop = epoch == args.stop_after_epoch and epoch < args.epochs
-    if stop or (args.checkpoint_every and epoch % args.checkpoint_every == 0 and epoch < args.epochs):
-        checkpoint.save(path, identity, epoch, state, device)
-    if stop:
-        print(f"{path.parent}: stopped after epoch {epoch}; continue with --resume", flush=True)
-    return stop
+def main(argv=None):
+    args = parse_args(argv)
+    out, identity = Path(args.out), training_identity(args)
+    if args.resume and reuse_finished(out, identity):
+        return
+    device = setup_device(args.device, args.deterministic)
+    print(f"{out}: training on {describe_device(device)}", flush=True)
+    warn_if_paper_scale_on_cpu(device, args.width, args.epochs)
+    dataset = data.load_dataset(args.dataset, args.data_root)
+    labeled, pool = split_pool(args.labeled, args.universe, len(dataset.train_y))
+    tracked = tracked_epochs(args.epochs, args.track_every, args.track_last, args.no_track) if len(pool) else []
+    channel_mean, channel_std = dataset.channel_stats()
+    start_run_folder(out, args, identity, dataset, labeled, pool, device, channel_mean, channel_std)
+    inputs = to_device(dataset, labeled, pool, channel_mean, channel_std, device, args.width,
+                       args.pool_batch_size, args.bf16)
+    state = new_training_state(args, dataset.num_classes, len(tracked), len(pool), device)
+    first_epoch = checkpoint.resume(out / "checkpoint.pt", identity, state, device) + 1 if args.resume else 1
+    finished, probs = train(args, out, identity, state, first_epoch, tracked, inputs, device)
+    if finished:
+        finish(out, state, probs, inputs, dataset, labeled, pool, tracked, args, device)
 
 
 if __name__ == "__main__":

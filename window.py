@@ -37,11 +37,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import torch
 
+import acquire as acquire_script
+import checks
+import data
 import ledger as lg
 import schedule
+import train as train_script
 import window_merge
+from baselines.common import AcquisitionError
 from files import FileError, exit_with_error, save_json, save_npy
+from provenance import check_protocol, first_difference, stamp
 
 # The protocols, in one place. "paper": Table 1 and Fig. 4 (section 4.1: CIFAR-10, ResNet-18 width
 # 64, 100 epochs, 10% initial, +5% per cycle to 30%; batch 256 from the authors' code; bf16, measured
@@ -116,7 +123,6 @@ def dataset_folder(source, work):
 
 def init(args):
     """Write the ledger's protocol.json and initial sets (drawn as data.py initial draws them)."""
-    import data
 
     name = "tiny" if args.tiny else "paper"
     dataset = dataset_folder(args.data, args.work)
@@ -129,7 +135,6 @@ def init(args):
             raise FileError(f"{ledger}/protocol.json: a ledger of another protocol is there; use another --ledger")
         print(f"{ledger}: kept (same protocol)")
         return
-    from provenance import stamp
 
     save_json(ledger / "protocol.json", {"settings": run_all_settings(protocol), "dataset": dataset,
                                          "dataset_fingerprint": data.dataset_fingerprint(dataset),
@@ -146,7 +151,6 @@ def check_protocol_code(ledger, protocol):
     continues a ledger made with other settings."""
     now = make_protocol(protocol.get("name"), protocol.get("precision"), protocol.get("n_train")) \
         if protocol.get("name") in PROTOCOLS else {}
-    from provenance import first_difference
 
     key = first_difference(protocol, now)
     if key is not None:
@@ -289,8 +293,6 @@ def ran_out(phase, unit):
 
 def prepare_tree(window, args):
     """A fresh work tree rebuilt from the ledger, checked against DATA (provenance.check_protocol)."""
-    import data
-    from provenance import check_protocol
 
     dataset = dataset_folder(args.data, window.work)
     shutil.rmtree(window.tree, ignore_errors=True)
@@ -301,8 +303,6 @@ def prepare_tree(window, args):
 
 
 def device_name(device):
-    import torch
-
     if device in ("auto", "cuda") and torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
     return "cpu" if device in ("auto", "cpu") else device
@@ -310,7 +310,6 @@ def device_name(device):
 
 def run_unit(window, unit, dataset):
     """Train the unit's cycle, then its acquisitions, each as run_all.sh calls them; its timings."""
-    import checks
 
     protocol, tree, start = window.protocol, window.tree, time.monotonic()
     seed = unit.seed
@@ -349,7 +348,6 @@ def train_unit(window, unit, dataset):
 
 def train(args, dataset, data_root, run, labeled, universe, unit, protocol):
     """train.py on one labeled set, in this process; returns its sizes and seconds (for the rates)."""
-    import train as train_script
 
     argv = ["--dataset", dataset, "--data-root", str(data_root), "--labeled", str(labeled),
             "--universe", str(universe), "--out", str(run), "--epochs", str(protocol["epochs"]),
@@ -366,7 +364,6 @@ def train(args, dataset, data_root, run, labeled, universe, unit, protocol):
 
 def acquire(args, scored, folder, seed, method, step, acquire_args):
     """acquire.py on the scored run into folder/labeled.npy, in this process; its seconds."""
-    import acquire as acquire_script
 
     argv = ["--run", str(scored), "--method", method, "--budget", str(step), "--out", str(folder / "labeled.npy"),
             "--seed", str(seed), "--device", args.device, "--resume", *acquire_args]
@@ -438,7 +435,6 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from baselines.common import AcquisitionError
 
     try:
         {"init": init, "run": run, "plan": plan, "merge": window_merge.merge}[args.command](args)

@@ -16,14 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
+import checks
 import ledger as lg
 import schedule
 from files import FileError
+from provenance import first_difference, indices_sha256
 
 
 def expected_identity(unit, protocol, labeled, universe, fingerprint):
     """The parts of a training's config.json identity the ledger fixes (train.py training_identity)."""
-    from provenance import indices_sha256
 
     flags = lg.training_flags(unit, protocol)
     return {"dataset_fingerprint": fingerprint, "labeled_sha256": indices_sha256(labeled),
@@ -61,7 +62,6 @@ def check_unit(ledger, unit, protocol, files, fingerprint):
 
 def check_training(unit, protocol, files, labeled, universe, fingerprint):
     """The training's identity, once checked against what the ledger asks for."""
-    from provenance import first_difference
 
     config = json.loads(files[f"{lg.run_dir(unit)}/config.json"])
     metrics = json.loads(files[f"{lg.run_dir(unit)}/metrics.json"])
@@ -79,7 +79,6 @@ def check_acquisition(ledger, unit, protocol, files, method, folder, identity, l
     """An acquisition made by `method` from the training of `identity` on `labeled`, with the
     options of the method's acquisitions already in the ledger (a changed default, such as another
     BALD variant, is refused): the budget's worth of new, distinct indices of the universe."""
-    from provenance import first_difference, indices_sha256
 
     step = lg.budget(protocol, len(universe))
     made = json.loads(files[f"{folder}/labeled_config.json"]).get("identity") or {}
@@ -192,10 +191,6 @@ def record_window(ledger, manifest, added):
 
 def check_and_report(ledger, protocol, report_out, report=True):
     """Rebuild the tree, check every chain (checks.py), run report.py on it into report_out."""
-    import subprocess
-
-    import checks
-
     with tempfile.TemporaryDirectory() as scratch:
         tree = Path(scratch) / ledger.resolve().parent.name
         lg.rebuild(ledger, tree, protocol)

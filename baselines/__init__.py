@@ -2,16 +2,18 @@
 
 Each module in this folder provides
     acquire(run, budget, rng, options) -> (positions, scores)
-        run:       acquire.RunData, the trained run's files, loaded on first use
+        run:       rundata.RunData, the trained run's files, loaded on first use
         positions: [budget] distinct positions into run.pool, best first
         scores:    [len(pool)] float scores (higher = query first), or None
 and optionally add_arguments(parser) for its own flags. Every method's chain trains the identical
 network on the identical schedule (only the acquisition differs), so a method cannot add train.py
-flags; TRACKS_EVERY_EPOCH = True asks for the per-epoch pool predictions in cycles >= 1 (the shared
-cycle 0 always records them); SCORES_ARE_QUERY_ORDER = False tells report.py that a greedy method's
-scores are not the order it queries in; PICKS_ARE_A_SET = True tells report.py that a method's picks
-are a set whose order means nothing (scored at its budget only). Adding a method: one file plus two
-lines here (the import and the dict entry).
+flags. TRACKS_EVERY_EPOCH = True asks run_all.sh for the pool's predictions after every epoch in
+cycles >= 1 (the shared cycle 0 always records them); without it, those cycles record the final
+softmax only (train.py --track-last 1, which changes nothing in training: tests/test_train.py).
+SCORES_ARE_QUERY_ORDER = False tells report.py that a greedy method's scores are not the order it
+queries in; PICKS_ARE_A_SET = True tells report.py that a method's picks are a set whose order means
+nothing (scored at its budget only). Adding a method: one file plus two lines here (the import and
+the dict entry).
 """
 from baselines import (
     badge,
@@ -41,12 +43,3 @@ METHODS = {
     "vaal": vaal,
 }
 
-
-def train_args(name):
-    """train.py flags of a method's cycles >= 1: only how much of the pool tracking it reads.
-
-    Only label-dispersion reads the per-epoch predictions (TRACKS_EVERY_EPOCH); every other method
-    needs at most the final softmax, so its runs predict the pool after the last epoch only
-    (--track-last 1), which changes nothing in training (tests/test_train.py).
-    """
-    return [] if getattr(METHODS[name], "TRACKS_EVERY_EPOCH", False) else ["--track-last", "1"]

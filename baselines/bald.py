@@ -50,7 +50,10 @@ Seeded: the crops, flips and dropout masks come from torch generators seeded fro
 import copy
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
+import data
 from baselines.common import AcquisitionError, check_budget, entropy, top_k
 
 VARIANTS = ("authors", "gal", "acquisition-dropout")
@@ -89,9 +92,6 @@ class RunningSums:
 def mc_dropout_sums(classifier, p, features, passes, seed, batch_size=4096):
     """gal and acquisition-dropout: T passes of dropout(p) + classifier over fixed features [P, D]
     (a tensor on the classifier's device) -> (sum_t p_t [P, C], sum_t H[p_t] [P]), float64 numpy."""
-    import torch  # kept local: importing baselines (run_all.sh does, often) needs no torch
-    import torch.nn.functional as F
-
     sums = RunningSums(len(features), classifier.out_features, features.device)
     devices = [features.device] if features.device.type == "cuda" else []
     with torch.inference_mode(), torch.random.fork_rng(devices=devices):  # global RNG untouched
@@ -114,10 +114,6 @@ def train_mode_sums(model, images, prep, passes, seed, batch_size=AUTHORS_BATCH_
     subtract with the class signal (measured on the quick preset's cycle 0: the passes' mean
     prediction fell from 38.4% to 15.0% right, results/cifar10-jpeg-quick/bald-variants).
     """
-    import torch
-
-    import data
-
     net = copy.deepcopy(model).train()  # BatchNorm on batch statistics; the copy's buffers drift, unused
     sums = RunningSums(len(images), net.classifier.out_features, images.device)
     devices = [images.device] if images.device.type == "cuda" else []
@@ -176,8 +172,6 @@ def check_options(model, options):
 
 def pass_sums(run, options, seed):
     """(sum_t p_t, sum_t H[p_t]) of the chosen variant's passes over run.pool."""
-    import torch
-
     model = run.model
     if options.bald_variant == "authors":
         import data

@@ -45,6 +45,9 @@ is deterministic).
 import time
 
 import numpy as np
+import torch
+from scipy import sparse
+from scipy.optimize import Bounds, LinearConstraint, milp
 
 from baselines.common import AcquisitionError, check_budget
 from baselines.kcenter import CHUNK_ELEMENTS, farthest_first, min_distances, to_tensor
@@ -59,8 +62,6 @@ PICKS_ARE_A_SET = True
 
 def edges_within(x, rows, radius):
     """Pairs (i in rows, j) with Δ(x_i, x_j) ≤ radius, x [N, D] -> (i, j, distance) numpy arrays."""
-    import torch  # kept local: importing baselines (run_all.sh does, often) needs no torch
-
     x_sq = (x ** 2).sum(1)                                                # [N]
     found = [(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))]
     step = max(1, CHUNK_ELEMENTS // len(x))
@@ -75,9 +76,6 @@ def edges_within(x, rows, radius):
 
 def feasible(first, edges, delta, budget, outliers, time_limit):
     """Decide the program at δ. Returns (chosen rows, or None if infeasible; False if out of time)."""
-    from scipy import sparse
-    from scipy.optimize import Bounds, LinearConstraint, milp
-
     i, j, d = edges
     keep = (d <= delta) & (first[i] > delta)                              # pairs from U_δ within δ
     points, row = np.unique(i[keep], return_inverse=True)                 # U_δ (each has its i = j pair)
@@ -129,8 +127,6 @@ def robust_kcenter(x, first, budget, outliers, deadline):
 def coreset(pool, labeled, budget, rng, outliers=0, subsample=50000, time_limit=600.0, device="cpu"):
     """pool [P, D], labeled [L, D] features -> [budget] distinct pool positions: the program's
     centres first (in farthest-first order among them), then greedy picks filling the budget."""
-    import torch
-
     check_budget(budget, len(pool))
     deadline = time.monotonic() + time_limit
     x = to_tensor(pool, device, dtype=torch.float64)

@@ -25,6 +25,8 @@ highest scores after the first, since every pick lowers its neighbours' distance
 Shared with coreset.py: min_distances, farthest_first, to_tensor.
 """
 import numpy as np
+import torch
+from scipy.spatial.distance import cdist
 
 from baselines.common import AcquisitionError, check_budget
 
@@ -37,8 +39,6 @@ CHUNK_ELEMENTS = 1 << 24  # distances per chunk: 64 MB of float32
 
 def to_tensor(features, device="cpu", mean=None, dtype=None):
     """[N, D] array -> tensor on device (float32 unless dtype), minus `mean` (a [D] tensor) when given."""
-    import torch  # kept local: importing baselines (run_all.sh does, often) needs no torch
-
     x = torch.as_tensor(np.asarray(features), device=device).to(dtype or torch.float32)
     return x if mean is None else x - mean
 
@@ -94,8 +94,6 @@ def kcenter_greedy(pool, labeled, budget, rng, device="cpu"):
 
 def covering_radius(points, centres):
     """max over points [N, D] of the Euclidean distance to the nearest of centres [M, D] (float64)."""
-    from scipy.spatial.distance import cdist
-
     points, centres = np.asarray(points, np.float64), np.asarray(centres, np.float64)
     if len(points) == 0 or len(centres) == 0:
         return 0.0 if len(points) == 0 else float("inf")

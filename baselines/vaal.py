@@ -50,6 +50,9 @@ paper's: report.py names it "vaal [1 epoch]" in every table (from acquire.py's r
 flags, or report.py --vaal-epochs for trees without one).
 """
 import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
 
 from baselines.common import AcquisitionError, check_budget, top_k
 
@@ -64,8 +67,6 @@ def input_shape(height, width):
 def vaal_input(images):
     """[B, H, W, 3] uint8 -> [B, 3, H', W'] float32 (x/255 - 0.5)/0.5 in [-1, 1], the official
     Normalize([0.5]*3, [0.5]*3); bilinearly resized up to (H', W') = input_shape(H, W) if that differs."""
-    import torch.nn.functional as F
-
     x = images.permute(0, 3, 1, 2).float().div(255).sub(0.5).div(0.5)
     shape = input_shape(*images.shape[1:3])
     if tuple(x.shape[2:]) != shape:
@@ -78,8 +79,6 @@ def build_vae(size, width=128, latent=LATENT):
     sides multiples of 16: encoder, μ and log σ² heads, decoder.
 
     width: channels of the first conv, doubled per stage (128 ... 1024 in the official model)."""
-    from torch import nn  # kept local: importing baselines (run_all.sh does, often) needs no torch
-
     h, v = (size, size) if isinstance(size, int) else size
     w, top, flat = width, 8 * width, 8 * width * (h // 16) * (v // 16)
     layers, c_in = [], 3
@@ -98,8 +97,6 @@ def build_vae(size, width=128, latent=LATENT):
 
 def vae_forward(vae, x):
     """x: [B, 3, H, W] -> (reconstruction [B, 3, H, W], μ [B, latent], log σ² [B, latent])."""
-    import torch
-
     h = vae["encoder"](x)
     mu, logvar = vae["mu"](h), vae["logvar"](h)
     z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()                    # reparameterisation
@@ -108,8 +105,6 @@ def vae_forward(vae, x):
 
 def build_discriminator(latent=LATENT):
     """MLP latent -> 512 -> 512 -> 512 -> 512 -> 1, ReLU, sigmoid: the probability of "labeled"."""
-    from torch import nn
-
     hidden = [m for _ in range(3) for m in (nn.Linear(512, 512), nn.ReLU())]
     net = nn.Sequential(nn.Linear(latent, 512), nn.ReLU(), *hidden, nn.Linear(512, 1), nn.Sigmoid())
     kaiming_init(net)
@@ -118,8 +113,6 @@ def build_discriminator(latent=LATENT):
 
 def kaiming_init(*modules):
     """Kaiming-normal weights and zero biases for Conv2d and Linear layers (official weight_init)."""
-    from torch import nn
-
     for module in modules:
         for m in module.modules():
             if type(m) in (nn.Conv2d, nn.Linear):
@@ -130,8 +123,6 @@ def kaiming_init(*modules):
 
 def vae_loss(x, recon, mu, logvar):
     """Pixel-averaged MSE + β KL(q(z|x) || N(0, I)), the KL summed over the batch (solver.py)."""
-    import torch.nn.functional as F
-
     kl = -0.5 * (1 + logvar - mu ** 2 - logvar.exp()).sum()
     return F.mse_loss(recon, x) + BETA * kl
 
@@ -139,8 +130,6 @@ def vae_loss(x, recon, mu, logvar):
 def adversarial_loss(d_labeled, d_unlabeled, unlabeled_target):
     """BCE with target 1 for labeled latents and `unlabeled_target` for unlabeled ones: 0 in the
     discriminator step, 1 in the VAE step (the VAE tries to pass everything off as labeled)."""
-    import torch.nn.functional as F
-
     return (F.binary_cross_entropy(d_labeled, d_labeled.new_ones(d_labeled.shape))
             + F.binary_cross_entropy(d_unlabeled, d_unlabeled.new_full(d_unlabeled.shape, float(unlabeled_target))))
 
@@ -148,8 +137,6 @@ def adversarial_loss(d_labeled, d_unlabeled, unlabeled_target):
 def batches(images, batch_size):
     """Endless random batches of [N, H, W, 3] uint8 images as vaal_input's [B, 3, H', W'] floats in
     [-1, 1], with random horizontal flips; reshuffled each pass, the short last batch of a pass dropped."""
-    import torch
-
     n = len(images)
     size = min(batch_size, n)
     while True:
@@ -162,8 +149,6 @@ def batches(images, batch_size):
 
 def train_step(vae, disc, opt_vae, opt_disc, labeled, unlabeled):
     """One official iteration: 2 VAE steps on new batch pairs, 1 discriminator step on the last."""
-    import torch
-
     for _ in range(VAE_STEPS):
         x_l, x_u = next(labeled), next(unlabeled)
         recon_l, mu_l, logvar_l = vae_forward(vae, x_l)
@@ -187,8 +172,6 @@ def vaal_scores(labeled_images, pool_images, epochs, batch_size, seed, device="c
 
     Training draws from torch's generator seeded with `seed` (forked: the caller's is untouched),
     so a seed gives the same scores again on the same machine."""
-    import torch
-
     shape = pool_images.shape[1:]
     if (len(shape) != 3 or shape[2] != 3 or labeled_images.shape[1:] != shape
             or min(len(labeled_images), len(pool_images)) < 2):

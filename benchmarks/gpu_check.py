@@ -44,7 +44,7 @@ import device as device_settings  # noqa: E402
 import report as report_script  # noqa: E402
 import speed as speed_benchmark  # noqa: E402
 import train  # noqa: E402
-from acquire import RunData  # noqa: E402
+from rundata import RunData  # noqa: E402
 
 MODEL_BASED = {"bald": 20, "kcenter": 30, "badge": 40, "coreset": 60}  # method: rough seconds at paper scale
 REPORT_FILES = ("informativeness.png", "informativeness.csv", "auroc.md")

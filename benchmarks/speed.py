@@ -24,7 +24,6 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -171,12 +170,11 @@ def main(argv=None):
 
     pool_batch = args.pool_batch_size or (1024 if device.type == "cuda" else 64)
     generator = torch.Generator(device).manual_seed(0)
-    opts = SimpleNamespace(batch_size=args.train_batch_size)
     autocast = torch.autocast(device.type, enabled=False)
     def prep(batch):
         return data.normalize(batch, mean_t, std_t, layout)
     def ours(autocast=autocast):
-        train.train_one_epoch(model, optimizer, x_u8[lab], y[lab], prep, opts, generator, autocast)
+        train.train_one_epoch(model, optimizer, x_u8[lab], y[lab], prep, args.train_batch_size, generator, autocast)
         train.predict(model, x_u8[pool], prep, pool_batch, autocast)
     epochs = {f"(1) bare compute (best batch: train {best_train}, forward {best_fwd})": bare,
               f"(1b) the same, forward with BatchNorm folded (best batch {best_folded})": bare_folded,

@@ -51,15 +51,19 @@ def test_selects_exactly_the_highest_dispersion(crafted, tmp_path):
 
 
 def test_ties_are_broken_by_the_seed(crafted, tmp_path):
+    """24 acquisitions, run in this process (acquire.main): a fresh interpreter each would import torch
+    24 times, about 2 minutes on 2 loaded cores, for nothing this test checks."""
     picks = set()
     for seed in range(12):
         out = tmp_path / f"s{seed}.npy"
-        assert acquire_cli(crafted, out, budget=2, seed=seed).returncode == 0
+        acquire.main(["--run", str(crafted), "--method", "dispersion", "--budget", "2", "--out", str(out),
+                      "--seed", str(seed)])
         selected = np.load(tmp_path / f"s{seed}_selected.npy")
         assert selected[0] == 12 and selected[1] in (13, 15)   # 0.8 first, then one of the 0.6 pair
         picks.add(int(selected[1]))
         again = tmp_path / f"again{seed}.npy"
-        acquire_cli(crafted, again, budget=2, seed=seed)
+        acquire.main(["--run", str(crafted), "--method", "dispersion", "--budget", "2", "--out", str(again),
+                      "--seed", str(seed)])
         np.testing.assert_array_equal(np.load(out), np.load(again))  # same seed, same selection
     assert picks == {13, 15}
 

@@ -12,6 +12,7 @@ import torch
 from conftest import run_script
 
 import acquire
+from rundata import RunData
 import data
 from baselines import bald
 from baselines.bald import mc_dropout_sums, mutual_information, train_mode_sums
@@ -263,7 +264,7 @@ def test_model_based_methods_end_to_end(trained, tmp_path, method):
                       str(tmp_path / name), "--device", "cpu", *extra])
         return np.load(tmp_path / name.replace(".npy", "_selected.npy"))
 
-    run = acquire.RunData(trained)
+    run = RunData(trained)
     weights = hashlib.sha256((trained / "model.pt").read_bytes()).hexdigest()
     selected = select("a.npy")
     assert len(set(selected.tolist())) == 5 and set(selected.tolist()) <= set(run.pool.tolist())

@@ -6,7 +6,6 @@ on the CPU first, a checkpoint of another device type, cuBLAS determinism, cuDNN
 """
 import json
 import os
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -143,18 +142,18 @@ def test_deterministic_sets_the_cublas_workspace_unless_the_user_did(monkeypatch
     if user_value:
         monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", user_value)
     try:
-        device_settings.setup_device(SimpleNamespace(deterministic=True, device="cpu"))
+        device_settings.setup_device("cpu", deterministic=True)
         assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == (user_value or ":4096:8")
     finally:
-        device_settings.setup_device(SimpleNamespace(deterministic=False, device="cpu"))
+        device_settings.setup_device("cpu", deterministic=False)
 
 
 def test_cudnn_autotuner_is_on_unless_deterministic():
     try:
-        device_settings.setup_device(SimpleNamespace(deterministic=True, device="cpu"))
+        device_settings.setup_device("cpu", deterministic=True)
         assert torch.backends.cudnn.benchmark is False and torch.are_deterministic_algorithms_enabled()
     finally:
-        device_settings.setup_device(SimpleNamespace(deterministic=False, device="cpu"))
+        device_settings.setup_device("cpu", deterministic=False)
     assert torch.backends.cudnn.benchmark is True and not torch.are_deterministic_algorithms_enabled()
 
 

@@ -9,10 +9,12 @@ import torch
 from scipy.spatial.distance import cdist
 
 import acquire
+import data
 import models
 from baselines import kcenter
 from baselines.common import AcquisitionError
 from baselines.kcenter import covering_radius, kcenter_greedy
+from rundata import RunData
 
 
 def brute_force_greedy(pool, labeled, budget):
@@ -105,6 +107,8 @@ def untrained_run(folder, image_folder, labeled=6, pool=24, width=4):
     np.save(folder / "pool.npy", np.sort(indices[labeled:labeled + pool]).astype(np.int32))
     config = {"num_classes": 3, "n_train": 36, "dataset": f"folder:{image_folder}",
               "data_root": str(folder / "cache"), "width": width, "dropout": 0.0}
+    mean, std = data.load_dataset(config["dataset"], config["data_root"]).channel_stats()  # as train.py records them
+    config.update(channel_mean=mean.tolist(), channel_std=std.tolist())
     (folder / "config.json").write_text(json.dumps(config))
     torch.manual_seed(0)
     torch.save(models.build_model(3, width).state_dict(), folder / "model.pt")
@@ -119,7 +123,7 @@ def test_acquire_cli_on_a_real_model(image_folder, tmp_path, method):
         acquire.main(["--run", str(run_dir), "--method", method, "--budget", "5", "--out",
                       str(tmp_path / f"{name}.npy"), "--device", "cpu"])
     selected = np.load(tmp_path / "a_selected.npy")
-    run = acquire.RunData(run_dir)
+    run = RunData(run_dir)
     assert len(set(selected.tolist())) == 5 and set(selected.tolist()) <= set(run.pool.tolist())
     np.testing.assert_array_equal(selected, np.load(tmp_path / "b_selected.npy"))   # same seed, same picks
     assert (tmp_path / "a_scores.npy").exists() == (method == "kcenter")

@@ -277,6 +277,8 @@ def edited(edit):
     (edited(lambda saved: saved.update(generators=[])), "damaged (epoch 1, 0 generators)"),
     (edited(lambda saved: saved["model"].update({"stem.0.weight": torch.zeros(1)})), "damaged (Error(s) in loading"),
     (edited(lambda saved: saved.update(history="{not json")), "damaged (Expecting property name"),
+    (edited(lambda saved: saved.update(history='{"train_loss": []}')), "its history is not the one train.py records"),
+    (edited(lambda saved: saved.pop("device_type")), "('device_type' missing or of the wrong type)"),
     (edited(lambda saved: saved.update(torch_rng=torch.zeros(3))), "checkpoint.pt: damaged ("),
 ])
 def test_damaged_checkpoint_is_one_line_naming_it(tmp_path, damage, message):

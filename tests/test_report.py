@@ -12,17 +12,15 @@ import pytest
 from conftest import run_script
 
 import report
-import report_plots
-import report_pool
+import reporting.pool
 from baselines.dispersion import label_dispersion
 from files import FileError
-from report_stats import (
+from reporting import plots
+from reporting.stats import (
+    FRACTIONS,
     aubc,
     auroc,
-    auroc_markdown,
-    average_ranks,
     chain_stats,
-    diff_cell,
     excludes_zero,
     mean_std,
     missing_cycles,
@@ -35,6 +33,8 @@ from report_stats import (
     t_interval,
     top_accuracy,
 )
+from reporting.tables import auroc_markdown, diff_cell, incomplete_lines, paired_top_markdown, top_accuracy_markdown
+from reporting.tree import method_labels, scan_tree
 
 nan = np.nan
 
@@ -64,10 +64,6 @@ def test_missing_cycles_names_missing_and_unfinished():
     done = {"test_acc": 0.5}
     chain = {0: {0: done, 1: done, 2: done}, 1: {0: done, 1: None}}
     assert missing_cycles(chain, [0, 1, 2], [0, 1, 2]) == {1: ([1, 2], [1]), 2: ([0, 1, 2], [])}
-
-
-def test_average_ranks_share_ties():
-    np.testing.assert_array_equal(average_ranks(np.array([30, 10, 20, 20])), [4, 1, 2.5, 2.5])
 
 
 @pytest.mark.parametrize("scores, expected", [
@@ -162,13 +158,13 @@ def test_learning_curve_lines_join_only_means_over_the_same_seeds(monkeypatch):
     from the 3-seed mean at 10% (71) to seed 0 alone at 15% (75) would draw a gain of 4 where seed 0
     gained 5 (70 -> 75): the 15-20% line is drawn, the 10-15% one is not."""
     acc = np.array([[70, 75, 78, nan], [71, nan, nan, nan], [72, nan, nan, nan]])
-    assert report_plots.same_seed_runs(acc) == [(0, 0), (1, 2)]
-    assert report_plots.same_seed_runs(acc[:1, :3]) == [(0, 2)]
-    assert report_plots.same_seed_runs(np.array([[70, nan, 78]])) == [(0, 0), (2, 2)]  # a gap breaks too
+    assert plots.same_seed_runs(acc) == [(0, 0), (1, 2)]
+    assert plots.same_seed_runs(acc[:1, :3]) == [(0, 2)]
+    assert plots.same_seed_runs(np.array([[70, nan, 78]])) == [(0, 0), (2, 2)]  # a gap breaks too
     figures = []
-    monkeypatch.setattr(report_plots, "save", lambda fig, path: figures.append(fig))
+    monkeypatch.setattr(plots, "save", lambda fig, path: figures.append(fig))
     stats = {"dispersion": chain_stats(acc, np.tile([10.0, 15, 20, 25], (3, 1)), np.full(3, nan))}
-    report_plots.learning_curves(stats, (nan, nan, 0), "unused.png", "crafted")
+    plots.learning_curves(stats, (nan, nan, 0), "unused.png", "crafted")
     lines = [line for line in figures[0].axes[0].get_lines() if len(line.get_xdata())]
     assert sorted(list(line.get_xdata()) for line in lines) == [[10.0], [15.0, 20.0]]
     assert [text.get_text() for text in figures[0].axes[0].get_legend().get_texts()] == ["dispersion (1-3 seeds)"]
@@ -273,18 +269,18 @@ def test_results_table_numbers_order_and_missing_seeds(tree, tmp_path, capsys):
 def test_a_seed_with_nothing_but_its_initial_set_counts_as_missing(tree, tmp_path):
     (tree / "initial" / "seed2").mkdir()
     np.save(tree / "initial" / "seed2" / "universe.npy", np.arange(100))
-    scanned = report.scan_tree(tree)
+    scanned = scan_tree(tree)
     assert scanned.seeds == [0, 1, 2] and scanned.cycles == [0, 1, 2]
-    lines = report.incomplete_lines(scanned)
+    lines = incomplete_lines(scanned)
     assert "dispersion seed2: cycle 0, 1, 2 missing" in lines and "alldata: seed 2 missing" in lines
 
 
 def test_not_a_run_tree(tmp_path):
     with pytest.raises(FileError, match="no such run tree"):
-        report.scan_tree(tmp_path / "nothing")
+        scan_tree(tmp_path / "nothing")
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileError, match="expected a run tree"):
-        report.scan_tree(tmp_path / "empty")
+        scan_tree(tmp_path / "empty")
 
 
 def test_results_md_has_aubc_and_paired_differences_to_random(tmp_path, capsys):
@@ -326,22 +322,22 @@ def test_a_vaal_of_fewer_epochs_than_the_official_100_says_so_in_every_table(tmp
     write_json(root / "vaal/seed0/cycle1/labeled_config.json", {"identity": {"options": {"vaal_epochs": 100}}})
     report.main([str(root), "--out", str(tmp_path / "official"), "--vaal-epochs", "1"])  # the record wins
     assert "vaal [" not in (tmp_path / "official" / "results.md").read_text()
-    assert report_pool.relabel({"vaal (saved)": 1, "random": 2}, {"vaal": "vaal [1 epoch]"}) == {
+    assert reporting.pool.relabel({"vaal (saved)": 1, "random": 2}, {"vaal": "vaal [1 epoch]"}) == {
         "vaal [1 epoch] (saved)": 1, "random": 2}
 
 
 def test_a_bald_of_another_variant_than_the_authors_says_which(tmp_path):
     root = make_tree(tmp_path / "toy", {"random": {0: [0.5, 0.6]}, "bald": {0: [0.5, 0.58]}}, alldata={0: 0.8})
-    tree = report.scan_tree(root)
-    assert report.method_labels(tree) == {}                                # nothing recorded
+    tree = scan_tree(root)
+    assert method_labels(tree) == {}                                # nothing recorded
     write_json(root / "bald/seed0/cycle1/labeled_config.json", {"identity": {"options": {"bald_variant": "authors"}}})
-    assert report.method_labels(tree) == {}
+    assert method_labels(tree) == {}
     write_json(root / "bald/seed0/cycle1/labeled_config.json", {"identity": {"options": {"bald_variant": "gal"}}})
-    assert report.method_labels(tree) == {"bald": "bald [gal]"}
+    assert method_labels(tree) == {"bald": "bald [gal]"}
 
 
 def test_aubc_range_is_stated_and_differing_ranges_are_not_merged():
-    from report_stats import aubc_header, aubc_span
+    from reporting.tables import aubc_header, aubc_span
 
     stats = {"a": {"pct": np.array([10, 12.5, 15])}, "b": {"pct": np.array([10, 12.5, 15])},
              "c": {"pct": np.array([10, 12.5, nan])}}                        # c: no seed finished its last cycle
@@ -361,7 +357,8 @@ def test_paired_differences_with_one_paired_seed_have_no_interval(tree, tmp_path
 
 
 def share_cycle0(root, seed):
-    """The new layout: <root>/cycle0/seed<S> trained once, each <method>/seed<S>/cycle0 a relative link to it."""
+    """run_all.sh's layout: <root>/cycle0/seed<S> trained once (the first chain's cycle0 folder moved
+    there), each <method>/seed<S>/cycle0 a relative link to it; returns the shared folder."""
     shared = root / "cycle0" / f"seed{seed}"
     for i, chain in enumerate(sorted(p / f"seed{seed}" for p in root.iterdir() if (p / f"seed{seed}/cycle0").is_dir())):
         if i == 0:
@@ -381,21 +378,23 @@ def test_shared_cycle0_is_no_method_and_is_read_through_the_links(tmp_path):
     for seed in (0, 1):
         share_cycle0(root, seed)
     assert (root / "random/seed1/cycle0").is_symlink() and (root / "cycle0/seed1/metrics.json").is_file()
-    tree = report.scan_tree(root)
+    tree = scan_tree(root)
     assert sorted(tree.chains) == ["dispersion", "random"]              # not "cycle0"
     assert tree.chains["random"][1][0]["test_acc"] == 0.52              # cycle 0 through the link
-    assert report.incomplete_lines(tree) == []
+    assert incomplete_lines(tree) == []
     (root / "cycle0/seed1").rename(root / "elsewhere")                  # shared cycle 0 not there yet
-    assert "random seed1: cycle 0 missing" in report.incomplete_lines(report.scan_tree(root))
+    assert "random seed1: cycle 0 missing" in incomplete_lines(scan_tree(root))
 
 
-def test_informativeness_uses_the_shared_cycle0(tmp_path):
+def test_informativeness_uses_the_shared_cycle0_only(tmp_path):
     labels = np.arange(100) % 3
     root = make_tree(tmp_path / "toy", {"dispersion": {0: [0.5]}, "random": {0: [0.5]}}, alldata={})
-    add_pool(share_cycle0(root, 0), one_hot(labels[10:]), np.tile(labels[10:], (4, 1)), 100)
-    references = report_pool.reference_runs(report.scan_tree(root))
+    add_pool(root / "dispersion/seed0/cycle0", one_hot(labels[10:]), np.tile(labels[10:], (4, 1)), 100)
+    assert reporting.pool.reference_runs(scan_tree(root)) == {}   # a chain's own cycle0 folder is not read
+    share_cycle0(root, 0)                                         # it becomes the seed's shared cycle 0
+    references = reporting.pool.reference_runs(scan_tree(root))
     assert references[0].dir == root / "cycle0" / "seed0"
-    info, notes, missing = report_pool.informativeness(report.scan_tree(root), labels, references)
+    info, notes, missing = reporting.pool.informativeness(scan_tree(root), labels, references)
     assert "of cycle0/seed0;" in notes[0] and missing == []
     np.testing.assert_allclose(info["random"]["curve"][0], 100)
 
@@ -420,64 +419,50 @@ def one_hot(classes, num_classes=3, confidence=0.8):
     return probs
 
 
-def test_informativeness_uses_the_dispersion_chains_initial_model(tree):
-    labels = np.arange(100) % 3
-    preds = np.tile(labels[10:], (4, 1))
-    add_pool(tree / "random/seed0/cycle0", one_hot((labels[10:] + 1) % 3), preds, 100)  # all wrong
-    add_pool(tree / "dispersion/seed0/cycle0", one_hot(labels[10:]), preds, 100)         # all right
-    info, notes, missing = report_pool.informativeness(report.scan_tree(tree), labels)
-    np.testing.assert_allclose(info["random"]["curve"][0], 100)
-    assert list(info["random"]["curve"][2]) == [1] * 20 and "dispersion/seed0" in notes[0]
-    (tree / "dispersion/seed0/cycle0/preds.npy").unlink()                               # falls back
-    info, notes, missing = report_pool.informativeness(report.scan_tree(tree), labels)
-    np.testing.assert_allclose(info["random"]["curve"][0], 0)
-    assert "random/seed0" in notes[0] and "Not scored" not in " ".join(notes)
-
-
 def test_saved_scores_of_a_model_based_method(tree):
     labels = np.arange(100) % 3
     predicted = np.where(np.arange(90) % 2 == 0, labels[10:], (labels[10:] + 1) % 3)  # every other wrong
-    (tree / "bald/seed0/cycle0").mkdir(parents=True)
-    write_json(tree / "bald/seed0/cycle0/metrics.json", {"test_acc": 0.5, "n_labeled": 10})
-    add_pool(tree / "bald/seed0/cycle0", one_hot(predicted), np.tile(predicted, (3, 1)), 100)
-    (tree / "kcenter/seed0/cycle0").mkdir(parents=True)
-    info, notes, missing = report_pool.informativeness(report.scan_tree(tree), labels)
+    add_pool(share_cycle0(tree, 0), one_hot(predicted), np.tile(predicted, (3, 1)), 100)
+    (tree / "bald/seed0").mkdir(parents=True)
+    (tree / "bald/seed0/cycle0").symlink_to(Path("..") / ".." / "cycle0" / "seed0")
+    (tree / "kcenter/seed0/cycle0").mkdir(parents=True)                                  # not the shared one
+    info, notes, missing = reporting.pool.informativeness(scan_tree(tree), labels)
     assert set(info) == {"random", "oracle", "dispersion", "margin", "entropy", "least_confidence"}
     assert [(name, seed) for name, seed, _ in missing] == [("bald", 0), ("kcenter", 0)]  # listed, not dropped
     np.save(tree / "bald/seed0/cycle1_scores.npy", np.zeros(1))                          # misplaced: ignored
     (tree / "bald/seed0/cycle1").mkdir()
     np.save(tree / "bald/seed0/cycle1/labeled_scores.npy", (np.arange(90) % 2).astype(np.float32))
-    info, notes, missing = report_pool.informativeness(report.scan_tree(tree), labels)
+    info, notes, missing = reporting.pool.informativeness(scan_tree(tree), labels)
     assert info["bald (saved)"]["auroc"][0] == pytest.approx(1.0)
     np.testing.assert_allclose(info["bald (saved)"]["curve"][0][:10], 0)                  # top 10% all wrong
     assert [(name, seed) for name, seed, _ in missing] == [("kcenter", 0)]
     assert "no finished cycle 0" in missing[0][2]                 # kcenter's cycle0 has no metrics.json
     shutil.rmtree(tree / "kcenter/seed0/cycle0")
     (tree / "kcenter/seed0/cycle1").mkdir()
-    info, notes, missing = report_pool.informativeness(report.scan_tree(tree), labels)
+    info, notes, missing = reporting.pool.informativeness(scan_tree(tree), labels)
     assert "kcenter/seed0/cycle0: missing (run_all.sh links it to ../../cycle0/seed0" in missing[0][2]
 
 
 def test_dispersion_from_one_recorded_epoch_is_missing_not_scored_on_ties(tree):
-    """Seed 1 has no dispersion chain; random's cycle 0 (trained with --track-last 1) recorded one epoch."""
+    """Seed 1's shared cycle 0 (trained with --track-last 1) recorded one epoch."""
     labels = np.arange(100) % 3
     predicted = np.where(np.arange(90) % 2 == 0, labels[10:], (labels[10:] + 1) % 3)
-    add_pool(tree / "dispersion/seed0/cycle0", one_hot(predicted), np.tile(predicted, (4, 1)), 100)
-    add_pool(tree / "random/seed1/cycle0", one_hot(predicted), predicted[None], 100)
-    shutil.rmtree(tree / "dispersion/seed1")
-    info, notes, missing = report_pool.informativeness(report.scan_tree(tree), labels)
+    add_pool(share_cycle0(tree, 0), one_hot(predicted), np.tile(predicted, (4, 1)), 100)
+    add_pool(share_cycle0(tree, 1), one_hot(predicted), predicted[None], 100)
+    info, notes, missing = reporting.pool.informativeness(scan_tree(tree), labels)
     assert info["dispersion"]["auroc"][2] == 1 and info["margin"]["auroc"][2] == 2   # seed 0 only
     assert list(info["dispersion"]["curve"][2]) == [1] * 20
     assert [(name, seed) for name, seed, _ in missing] == [("dispersion", 1)]
-    assert "random/seed1/cycle0/preds.npy has 1 recorded epoch" in missing[0][2]
+    assert "cycle0/seed1/preds.npy has 1 recorded epoch" in missing[0][2]
     text = auroc_markdown(info, notes, missing)
     assert "| dispersion | " in text and "- dispersion, seed 1: " in text and "recorded epoch" in text
 
 
-def write_chain(root, method, seed, predicted, labels, selected=None, scores=None):
-    """<method>/seed<S>/cycle0 with the pool predictions (every other sample wrong) and cycle1's saved files."""
-    write_json(root / method / f"seed{seed}/cycle0/metrics.json", {"test_acc": 0.5, "n_labeled": 10})
-    pool = add_pool(root / method / f"seed{seed}/cycle0", one_hot(predicted), predicted[None], len(labels))
+def write_chain(root, method, seed, selected=None, scores=None):
+    """<method>/seed<S>/cycle0, a link to the seed's shared cycle 0, and cycle1's saved files."""
+    (root / method / f"seed{seed}").mkdir(parents=True)
+    (root / method / f"seed{seed}/cycle0").symlink_to(Path("..") / ".." / "cycle0" / f"seed{seed}")
+    pool = np.load(root / "cycle0" / f"seed{seed}" / "pool.npy")
     (root / method / f"seed{seed}/cycle1").mkdir()
     if selected is not None:
         np.save(root / method / f"seed{seed}/cycle1/labeled_selected.npy", pool[selected].astype(np.int32))
@@ -489,11 +474,11 @@ def test_greedy_methods_follow_their_query_order_not_their_stand_in_scores(tree,
     labels = np.arange(100) % 3
     correct = np.arange(90) % 2 == 0                                     # pool positions: even right, odd wrong
     predicted = np.where(correct, labels[10:], (labels[10:] + 1) % 3)
-    add_pool(tree / "dispersion/seed0/cycle0", one_hot(predicted), np.tile(predicted, (4, 1)), 100)
+    add_pool(share_cycle0(tree, 0), one_hot(predicted), np.tile(predicted, (4, 1)), 100)
     picks = [1, 3, 0, 5, 2, 7, 9, 4, 11]                                 # a budget of 9 (10% of 90): wrong, wrong, right...
-    write_chain(tree, "kcenter", 0, predicted, labels, picks, scores=correct)  # stand-in: the right ones first
-    write_chain(tree, "newmethod", 0, predicted, labels, picks)          # no scores saved: its order too
-    info, notes, missing = report_pool.informativeness(report.scan_tree(tree), labels)
+    write_chain(tree, "kcenter", 0, picks, scores=correct)               # stand-in: the right ones first
+    write_chain(tree, "newmethod", 0, picks)                             # no scores saved: its order too
+    info, notes, missing = reporting.pool.informativeness(scan_tree(tree), labels)
     assert "kcenter (saved)" not in info and missing == []
     # k = 1..9 for the top 1..10% (4.5 rounds to 4): right among the first k picks 0 0 1 1 1 2 2 2 3 3
     expected = 100 * np.array([0, 0, 1, 1, 1, 2, 2, 2, 3, 3]) / np.array([1, 2, 3, 4, 4, 5, 6, 7, 8, 9])
@@ -504,8 +489,8 @@ def test_greedy_methods_follow_their_query_order_not_their_stand_in_scores(tree,
         assert info[name]["order_only"] and info[name]["auroc"][2] == 0
     assert "| kcenter (query order) | 0.0 | 0.0 | 25.0 | 33.3 | — | n/a |" in auroc_markdown(info, notes, missing)
     assert any("labeled_selected.npy" in note for note in notes)
-    monkeypatch.setattr(report_pool, "ORDER_ONLY", ())                   # were kcenter's scores its order...
-    info, _, _ = report_pool.informativeness(report.scan_tree(tree), labels)
+    monkeypatch.setattr(reporting.pool, "ORDER_ONLY", ())                   # were kcenter's scores its order...
+    info, _, _ = reporting.pool.informativeness(scan_tree(tree), labels)
     np.testing.assert_allclose(info["kcenter (saved)"]["curve"][0][:10], 100)  # ...the curve would be wrong
 
 
@@ -519,7 +504,7 @@ def test_coreset_is_scored_as_a_set_at_its_budget_only(tree, tmp_path):
     add_pool(tree / "dispersion/seed0/cycle0", one_hot(predicted), np.tile(predicted, (4, 1)), 100)
     picks = [1, 3, 0, 5, 2, 7, 9, 4, 11]
     write_chain(tree, "coreset", 0, predicted, labels, picks)
-    info, notes, missing = report_pool.informativeness(report.scan_tree(tree), labels)
+    info, notes, missing = reporting.pool.informativeness(scan_tree(tree), labels)
     entry = info["coreset (a set, at its budget)"]
     assert "coreset (query order)" not in info and missing == []
     assert entry["at_budget"]["share"] == pytest.approx(10) and entry["at_budget"]["acc"][0] == pytest.approx(100 / 3)
@@ -529,23 +514,23 @@ def test_coreset_is_scored_as_a_set_at_its_budget_only(tree, tmp_path):
     assert [line for line in text.splitlines() if line.startswith("| coreset")] == [
         "| coreset (a set, at its budget) | 10.0% | 33.3 | n/a |"]                 # no row of top-p% dashes
     assert any("re-sorting that set farthest-first" in note for note in notes)
-    rows, seed_rows = report_pool.csv_rows(info)
+    rows, seed_rows = reporting.pool.csv_rows(info)
     coreset_rows = [r for r in rows if r[0].startswith("coreset")]
     assert len(coreset_rows) == 1 and coreset_rows[0][1] == "10.00" and coreset_rows[0][2] == pytest.approx(100 / 3)
     assert len([r for r in seed_rows if r[0].startswith("coreset")]) == 1
-    assert "n/a (a set, scored at its budget only): coreset" in report_pool.auroc_line(info)
-    report_plots.informativeness(report_pool.FRACTIONS, info, tmp_path / "fig.png", "toy")   # one point
+    assert "n/a (a set, scored at its budget only): coreset" in reporting.pool.auroc_line(info)
+    plots.informativeness(reporting.pool.FRACTIONS, info, tmp_path / "fig.png", "toy")   # one point
     assert (tmp_path / "fig.png").stat().st_size > 1000
 
 
 def test_unfit_saved_files_are_listed_as_missing(tree):
     labels = np.arange(100) % 3
     predicted = labels[10:]
-    add_pool(tree / "dispersion/seed0/cycle0", one_hot(predicted), np.tile(predicted, (4, 1)), 100)
-    write_chain(tree, "bald", 0, predicted, labels, scores=np.zeros(5))  # 5 scores for a pool of 90
-    write_chain(tree, "coreset", 0, predicted, labels)                   # nothing saved
+    add_pool(share_cycle0(tree, 0), one_hot(predicted), np.tile(predicted, (4, 1)), 100)
+    write_chain(tree, "bald", 0, scores=np.zeros(5))                     # 5 scores for a pool of 90
+    write_chain(tree, "coreset", 0)                                      # nothing saved
     np.save(tree / "coreset/seed0/cycle1/labeled_selected.npy", np.array([3], np.int32))  # a labeled index
-    info, notes, missing = report_pool.informativeness(report.scan_tree(tree), labels)
+    info, notes, missing = reporting.pool.informativeness(scan_tree(tree), labels)
     assert not any(name.startswith(("bald", "coreset")) for name in info)
     why = {name: text for name, _, text in missing}
     assert "5 scores for a pool of 90" in why["bald"] and "outside the pool" in why["coreset"]
@@ -560,7 +545,7 @@ def test_cli_writes_every_file_from_a_tree_with_images(image_folder, tmp_path):
     preds = rng.integers(0, 3, (6, 28))
     probs = rng.dirichlet(np.ones(3), 28)
     preds[:, 0], probs[0] = 0, [0.9, 0.05, 0.05]                 # pool[0] = image 8, a cat: right throughout
-    add_pool(root / "dispersion/seed0/cycle0", probs, preds, 36, f"folder:{image_folder}", str(tmp_path / "cache"))
+    add_pool(share_cycle0(root, 0), probs, preds, 36, f"folder:{image_folder}", str(tmp_path / "cache"))
     result = run_script("report.py", root, "--out", tmp_path / "out")
     names = {"learning_curves.png", "learning_curves.csv", "results.md", "informativeness.png",
              "informativeness.csv", "informativeness_seeds.csv", "auroc.md", "examples.png"}
@@ -580,7 +565,7 @@ def test_cli_writes_every_file_from_a_tree_with_images(image_folder, tmp_path):
 
 
 def test_report_on_the_shared_cycle0_layout_with_images(image_folder, tmp_path, capsys):
-    """The new layout end to end: a shared cycle 0 that recorded one epoch (no dispersion), a greedy method."""
+    """run_all.sh's layout end to end: a shared cycle 0 that recorded one epoch (no dispersion), a greedy method."""
     labels = np.repeat([0, 1, 2], 12)
     root = make_tree(tmp_path / "tiny", {"random": {0: [0.4, 0.45]}, "kcenter": {0: [0.4, 0.5]},
                                          "vaal": {0: [0.4, 0.42]}}, alldata={0: 0.7}, universe=36, initial=8, step=4)
@@ -606,7 +591,7 @@ def test_report_on_the_shared_cycle0_layout_with_images(image_folder, tmp_path, 
 
 
 def test_unavailable_labels_skip_the_pool_analysis_only(tree, tmp_path, capsys):
-    add_pool(tree / "dispersion/seed0/cycle0", one_hot(np.zeros(90, int)), np.zeros((3, 90)), 100)
+    add_pool(share_cycle0(tree, 0), one_hot(np.zeros(90, int)), np.zeros((3, 90)), 100)
     report.main([str(tree), "--out", str(tmp_path / "out"), "--data-root", str(tmp_path / "nocache")])
     assert "informativeness, examples: skipped (true labels unavailable" in capsys.readouterr().out
     written = {p.name for p in (tmp_path / "out").iterdir()}
@@ -617,8 +602,6 @@ def test_paired_top_differences_are_per_seed_differences_with_t_intervals():
     """dispersion minus another score at the top 5% on 3 seeds. Against margin: 20 - 25, 22 - 26,
     25.5 - 30 = -5, -4, -4.5: mean -4.5, sd 0.5, half 4.303 * 0.5 / sqrt(3) = 1.24, excludes 0.
     Against entropy: -5, -4, -2: mean -3.67, sd 1.53, half 3.79, includes 0."""
-    from report_stats import FRACTIONS, paired_top_markdown
-
     def curve(top5):
         c = np.full(len(FRACTIONS), 50.0)
         c[4] = top5
@@ -638,8 +621,6 @@ def test_fig3_table_ranks_by_top_5_percent_with_mean_std_and_auroc():
     """Three scores on 2 seeds. At the top 5%, entropy (10, 20: 15.0 ± 7.1) beats dispersion (20, 22:
     21.0 ± 1.4), though dispersion is lower at the top 1%; k-center's order stops before 5% and has no
     AUROC; margin has one seed of two."""
-    from report_stats import FRACTIONS, mean_std, top_accuracy_markdown
-
     def curve(top1, top5):
         c = np.full(len(FRACTIONS), 50.0)
         c[0], c[4] = top1, top5

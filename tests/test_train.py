@@ -127,15 +127,3 @@ def test_pool_predictions_do_not_depend_on_the_batch_size():
     torch.testing.assert_close(labels[0], labels[2], rtol=0, atol=0)
     _, probs = train.predict(model, images, prep, 7, autocast)
     torch.testing.assert_close(probs.argmax(1), labels[1], rtol=0, atol=0)  # the same batches: same arithmetic
-
-
-def test_old_flag_names_are_refused_with_their_new_names(split, tmp_path):
-    """--subset meant a count in data.py and a file in train.py; each now has its own name."""
-    result = run_script("train.py", "--dataset", split["dataset"], "--data-root", split["root"] / "cache",
-                        "--labeled", split["root"] / "labeled.npy", "--subset", split["root"] / "universe.npy",
-                        "--out", tmp_path / "out", *TINY, check=False)
-    assert result.returncode == 2 and "--subset was renamed --universe" in result.stderr
-    result = run_script("data.py", "initial", "--dataset", split["dataset"], "--seed", "0", "--subset", "10",
-                        "--out", tmp_path / "init", check=False)
-    assert result.returncode == 2 and "--subset was renamed --universe-size" in result.stderr
-    assert not (tmp_path / "out").exists() and not (tmp_path / "init").exists()

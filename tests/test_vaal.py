@@ -19,6 +19,7 @@ from baselines.vaal import (
     vaal_scores,
     vae_forward,
 )
+from rundata import RunData
 
 
 @pytest.fixture(autouse=True)
@@ -116,7 +117,7 @@ def test_acquire_cli(image_folder, tmp_path):
     for name in ("a", "b"):
         acquire.main([*flags, "--budget", "5", "--out", str(tmp_path / f"{name}.npy")])
     selected, scores = np.load(tmp_path / "a_selected.npy"), np.load(tmp_path / "a_scores.npy")
-    run = acquire.RunData(run_dir)
+    run = RunData(run_dir)
     assert len(set(selected.tolist())) == 5 and set(selected.tolist()) <= set(run.pool.tolist())
     assert scores.shape == (24,)
     np.testing.assert_array_equal(selected, np.load(tmp_path / "b_selected.npy"))   # same seed, same picks
@@ -138,7 +139,7 @@ def test_acquire_cli_on_sides_that_are_not_multiples_of_16(tmp_path, size):
     acquire.main(["--run", str(run_dir), "--method", "vaal", "--device", "cpu", "--vaal-epochs", "1",
                   "--vaal-batch-size", "8", "--vaal-width", "4", "--budget", "5", "--out", str(tmp_path / "a.npy")])
     selected, scores = np.load(tmp_path / "a_selected.npy"), np.load(tmp_path / "a_scores.npy")
-    run = acquire.RunData(run_dir)
+    run = RunData(run_dir)
     assert run.dataset.train_x.shape[1:] == (size, size, 3)
     assert len(set(selected.tolist())) == 5 and set(selected.tolist()) <= set(run.pool.tolist())
     assert scores.shape == (len(run.pool),) and np.all(np.isfinite(scores))

@@ -8,7 +8,7 @@ Reads, for each network N (plain: trained without dropout; dropout: trained with
   <DIR>/<N>/<variant>/seed<S>/labeled_scores.npy  acquire.py --method bald's scores on that run
 Writes into --out:
   table.md                  the variants side by side, then per network every score's accuracy on the top
-                            p% of the pool and its AUROC (report_stats, as report.py's auroc.md), and the
+                            p% of the pool and its AUROC (reporting/, as report.py's auroc.md), and the
                             authors' variant minus each score, paired by seed
   informativeness.csv       per network and score: accuracy on the top 1..20%, mean, std, seeds; AUROC
   informativeness_seeds.csv the same per seed
@@ -20,11 +20,11 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from acquire import RunData
 from files import load_npy
-from report_plots import band, method_style, save
-from report_stats import (FRACTIONS, auroc, csv_text, mean_std, paired_top_markdown, pool_scores,
-                          top_accuracy, top_accuracy_markdown)
+from reporting.plots import band, method_style, save
+from reporting.stats import FRACTIONS, auroc, mean_std, pool_scores, top_accuracy
+from reporting.tables import csv_text, paired_top_markdown, top_accuracy_markdown
+from rundata import RunData
 
 NETWORKS = {"plain": "trained without dropout (every method's network by default)",
             "dropout": "trained with --dropout 0.5 (TRAIN_ARGS=\"--dropout 0.5\")"}
@@ -53,7 +53,7 @@ def seed_scores(run, scores_dir, network, seed, labels):
 
 
 def network_info(tree, scores_dir, network, seeds):
-    """report_stats' info dict {score: {"curve", "auroc", "order_only", "per_seed"}} for one network,
+    """reporting.stats' info dict {score: {"curve", "auroc", "order_only", "per_seed"}} for one network,
     and the pool accuracy (%) of each seed's cycle-0 model."""
     per_seed, pool_acc = {}, []
     for seed in seeds:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 import data
-from acquire import RunData
+from rundata import RunData
 
 
 def train_mode_accuracy(run, batches):

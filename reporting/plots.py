@@ -70,7 +70,7 @@ def same_seed_runs(acc):
 
 
 def learning_curves(stats, alldata, path, title):
-    """stats: {method: report_stats.chain_stats(...)}, in legend order; alldata: (mean, std, n). A
+    """stats: {method: reporting.stats.chain_stats(...)}, in legend order; alldata: (mean, std, n). A
     method's line breaks where the seeds it averages change (a partly finished run)."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for method, s in stats.items():

@@ -1,9 +1,7 @@
 """The initial model's pool for report.py: informativeness (paper, section 3.2, Fig. 3), AUROC, examples (Fig. 1).
 
-Reads, for each seed, cycle 0's pool predictions: <tree>/cycle0/seed<S> (the shared cycle-0 training;
-each <method>/seed<S>/cycle0 links to it), else cycle0 of the seed's dispersion chain, else of the first
-chain by name, with preds.npy and probs.npy (older trees: one real cycle0 per method, all from the
-seed's initial labeled set). Scored there: random, oracle, dispersion (Eq. 1-2), margin, entropy,
+Reads, for each seed, cycle 0's pool predictions: preds.npy and probs.npy of <tree>/cycle0/seed<S>, the
+shared cycle-0 training (each <method>/seed<S>/cycle0 links to it). Scored there: random, oracle, dispersion (Eq. 1-2), margin, entropy,
 least_confidence (the baselines/ functions). Other methods need their model or extra training:
   saved scores  cycle1/labeled_scores.npy, against the chain's own cycle0 model (BALD, VAAL, ...)
   query order   cycle1/labeled_selected.npy, the picks best first, for greedy methods (ORDER_ONLY) and any
@@ -18,25 +16,23 @@ shape) is left out for that seed and listed in auroc.md and the summary, never s
 """
 import numpy as np
 
-import report_plots
-from acquire import RunData
 from baselines import METHODS
 from baselines.dispersion import label_dispersion
 from files import FileError, load_indices, load_json, load_npy
-from report_stats import (
+from reporting import plots
+from reporting.stats import (
     COMPUTED,
     FRACTIONS,
     auroc,
-    auroc_markdown,
-    csv_text,
     mean_std,
     order_accuracy,
     pick_examples,
     pool_scores,
     top_accuracy,
 )
-
-SHARED_CYCLE0 = "cycle0"  # <tree>/cycle0/seed<S>: the one cycle-0 training of a seed, shared by its methods
+from reporting.tables import auroc_markdown, csv_text
+from reporting.tree import SHARED_CYCLE0
+from rundata import RunData
 
 # Methods whose labeled_scores.npy, if any, is not the order they query in: they pick greedily, each
 # pick depending on the previous ones (k-center's scores are only the distances before the first pick).
@@ -57,17 +53,10 @@ def has_pool_predictions(run):
 
 
 def reference_runs(tree, data_root=None):
-    """{seed: RunData}: the seed's shared cycle0 (<tree>/cycle0/seed<S>), else cycle0 of its dispersion
-    chain, else of the first chain by name, finished with preds.npy and probs.npy; seeds without one are
-    left out."""
-    found = {}
-    for seed in tree.seeds:
-        methods = sorted(tree.chains, key=lambda m: (m != "dispersion", m))
-        runs = [tree.root / SHARED_CYCLE0 / f"seed{seed}", *(tree.run_dir(m, seed, 0) for m in methods)]
-        run = next((r for r in runs if has_pool_predictions(r)), None)
-        if run:
-            found[seed] = RunData(run, data_root)
-    return found
+    """{seed: RunData}: the seed's shared cycle0 (<tree>/cycle0/seed<S>), finished with preds.npy and
+    probs.npy; seeds without one are left out."""
+    runs = {seed: tree.root / SHARED_CYCLE0 / f"seed{seed}" for seed in tree.seeds}
+    return {seed: RunData(run, data_root) for seed, run in runs.items() if has_pool_predictions(run)}
 
 
 def computed_scores(run, correct):
@@ -222,8 +211,8 @@ def analyse_pool(tree, data_root, out, labels=None):
     (out / "informativeness.csv").write_text(csv_text(["score", "top_pct", "acc_mean", "acc_std", "n_seeds"], rows))
     (out / "informativeness_seeds.csv").write_text(csv_text(["score", "seed", "top_pct", "acc", "auroc"], seed_rows))
     (out / "auroc.md").write_text(auroc_markdown(info, notes, missing))
-    report_plots.informativeness(FRACTIONS, info, out / "informativeness.png", tree.root.name)
-    report_plots.examples(example_panels(run, dataset), out / "examples.png",
+    plots.informativeness(FRACTIONS, info, out / "informativeness.png", tree.root.name)
+    plots.examples(example_panels(run, dataset), out / "examples.png",
                           f"{tree.root.name}: pool of {run.dir.relative_to(tree.root)}")
     if missing:
         notes = notes + ["informativeness, missing (left out, never scored on ties):",
