@@ -213,8 +213,8 @@ def incomplete_lines(tree):
 def comparison_lines(tree, stats, paired):
     """The AUBC and the paired differences to random (AUBC, final cycle), one line per method."""
     n = len(tree.seeds)
-    lines = ["AUBC % (mean ± std over complete seeds) | minus random, same seed: mean ± 95% t-interval "
-             "(* excludes 0), AUBC | final cycle"]
+    lines = [f"{aubc_header(stats, stats)} % (mean ± std over complete seeds) | minus random, same seed: "
+             "mean ± 95% t-interval (* excludes 0), AUBC | final cycle"]
     for m in sort_by_final({m: s["aubc"][0] for m, s in stats.items()}):
         d = paired.get(m)
         diffs = f" | {diff_cell(*d['aubc'], n):<24} | {diff_cell(*(v[-1] for v in d['cycles']), n)}" if d else ""

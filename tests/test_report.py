@@ -501,9 +501,9 @@ def test_coreset_is_scored_as_a_set_at_its_budget_only(tree, tmp_path):
     labels = np.arange(100) % 3
     correct = np.arange(90) % 2 == 0
     predicted = np.where(correct, labels[10:], (labels[10:] + 1) % 3)
-    add_pool(tree / "dispersion/seed0/cycle0", one_hot(predicted), np.tile(predicted, (4, 1)), 100)
+    add_pool(share_cycle0(tree, 0), one_hot(predicted), np.tile(predicted, (4, 1)), 100)
     picks = [1, 3, 0, 5, 2, 7, 9, 4, 11]
-    write_chain(tree, "coreset", 0, predicted, labels, picks)
+    write_chain(tree, "coreset", 0, picks)
     info, notes, missing = reporting.pool.informativeness(scan_tree(tree), labels)
     entry = info["coreset (a set, at its budget)"]
     assert "coreset (query order)" not in info and missing == []
