@@ -328,7 +328,7 @@ def test_quick_claims_are_the_report_files():
     rel = {m: rows[0][-1].split()[0] for m, rows in tables.items() if len(rows) >= 3}
     assert_says(text, f"({rel['dispersion']} against {rel['random']} of all data; not established either way)")
     informative = [aubc[m][0] for m in ("dispersion", "bald", "margin")]
-    representative = [aubc[m][0] for m in ("kcenter", "coreset", "vaal")]
+    representative = [aubc[m][0] for m in ("kcenter", "coreset", "vaal [1 epoch]")]
     assert_says(text, f"(informative {max(informative):+.2f} to {min(informative):+.2f}, representative "
                       f"{max(representative):+.2f} to {min(representative):+.2f}, BADGE {aubc['badge'][0]:+.2f})")
     aubc_abs = {m: float(cells[1].split()[0]) for m, rows in tables.items() if len(rows) >= 3 and m != "method"
@@ -339,13 +339,13 @@ def test_quick_claims_are_the_report_files():
     c = curves(QUICK)
     for score, name in (("entropy", "entropy's"), ("least_confidence", "least confidence's"),
                         ("dispersion", "dispersion's"), ("margin", "margin's"), ("badge (query order)", "BADGE's"),
-                        ("bald (saved)", "BALD's"), ("vaal (saved)", "VAAL's"),
+                        ("bald (saved)", "BALD's"), ("vaal [1 epoch] (saved)", "VAAL's"),
                         ("kcenter (query order)", "k-center's"), ("coreset (query order)", "CoreSet's")):
         mean, std = c[score, 5]
         assert_says(text, f"{mean:.1f} ± {std:.1f}% of {name}")
     assert_says(text, f"initial model ({pool_accuracy(QUICK)}% right on the whole pool)")
     fig3 = md_tables(QUICK / "auroc.md")
-    ahead = [pm(fig3[s][-1][1]) for s in ("random", "bald (saved)", "vaal (saved)", "kcenter (query order)",
+    ahead = [pm(fig3[s][-1][1]) for s in ("random", "bald (saved)", "vaal [1 epoch] (saved)", "kcenter (query order)",
                                           "coreset (query order)", "badge (query order)")]
     assert all(star and mean < 0 for mean, _, star in ahead)
     assert_says(text, f"by {min(-m for m, _, _ in ahead):.2f} to {max(-m for m, _, _ in ahead):.2f} points")
